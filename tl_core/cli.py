@@ -1,0 +1,201 @@
+"""`python -m tl_core`: the contract other tools and checks rely on.
+
+Bad input exits 2 with one line on stderr that says what is wrong and what to
+do; Ctrl-C cancels the run (recorded as cancelled) and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+def _user_errors():
+    from .backbones import BackboneError
+    from .data import DataError
+    from .device import DeviceError
+    from .training import ConfigError
+
+    return (BackboneError, DataError, DeviceError, ConfigError)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_backbones(args) -> int:
+    from .backbones import list_backbones
+    from .plots import format_params
+
+    rows = list_backbones()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':26} {'family':7} {'weights':9} {'params':>8} blocks")
+    for r in rows:
+        print(f"{r['name']:26} {r['family']:7} {r['weights']:9} {format_params(r['params']):>8} "
+              f"{len(r['blocks'])}: {', '.join(r['blocks'][:4])}{', ...' if len(r['blocks']) > 4 else ''}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .data import list_builtins
+
+    rows = list_builtins()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['name']:20} {r['kind']:6} {len(r['classes']):3} classes {r['n_items']:6} items  {r['description']}")
+    return 0
+
+
+class _ProgressBar:
+    """The CLI's consumer of the event stream: a tqdm bar on stderr plus one line per epoch."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar = quiet, None
+
+    def __call__(self, event) -> None:
+        from tqdm import tqdm
+
+        if self.quiet:
+            return
+        kind = event.kind
+        if kind == "run_started":
+            print(f"run {event.run_id}: {event.config['backbone']} {event.config['mode']} on {event.device}, "
+                  f"{event.n_train} train / {event.n_val} val, trainable {event.trainable_params:,} of "
+                  f"{event.total_params:,} params", file=sys.stderr)
+            self.bar = tqdm(total=event.epochs * event.steps_per_epoch, file=sys.stderr, unit="step", leave=False)
+        elif kind == "step_progress" and self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_description(f"epoch {event.epoch}", refresh=False)
+            self.bar.set_postfix(loss=f"{event.loss:.3f}", refresh=False)
+        elif kind == "epoch_metrics" and self.bar is not None:
+            self.bar.write(f"epoch {event.epoch:3d}  train loss {event.train_loss:.3f} acc {event.train_acc:.3f}  "
+                           f"val loss {event.val_loss:.3f} acc {event.val_acc:.3f}  ({event.seconds:.1f}s)", file=sys.stderr)
+        elif kind == "message":
+            (self.bar.write if self.bar else print)(event.text, file=sys.stderr)
+        elif kind == "run_finished" and self.bar is not None:
+            self.bar.close()
+
+
+def _config_from_args(args):
+    from .config import TrainConfig
+
+    return TrainConfig(data=args.data, backbone=args.backbone, mode=args.mode, freeze_depth=args.freeze_depth,
+                       epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, image_size=args.image_size,
+                       labels_per_class=args.labels_per_class, val_per_class=args.val_per_class, augment=args.augment,
+                       seed=args.seed, device=args.device, pretrained=not args.random_init, max_length=args.max_length,
+                       text_column=args.text_column, label_column=args.label_column)
+
+
+def cmd_train(args) -> int:
+    from .events import CancelToken
+    from .store import RunStore
+    from .training import train
+
+    if args.mode != "finetune" and args.freeze_depth not in (None, 0):
+        return _fail(f"--freeze-depth only applies to --mode finetune (got --mode {args.mode})")
+    config = _config_from_args(args)
+    cancel = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    try:
+        store = RunStore(args.store) if args.store else RunStore()
+        result = train(config, callbacks=[_ProgressBar(args.quiet)], cancel=cancel, store=store, owner="cli")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if result.status == "cancelled":
+        print(f"cancelled: run {result.run_id} recorded as cancelled", file=sys.stderr)
+        return 130
+    s = result.summary
+    out = {"run_id": result.run_id, "backbone": config.backbone, "mode": config.mode,
+           "freeze_depth": s["freeze_depth"], "trainable_params": s["trainable_params"],
+           "total_params": s["total_params"], "classes": result.classes, "history": result.history,
+           "best_val_acc": s["best_val_acc"], "final_val_acc": s["final_val_acc"],
+           "confusion_matrix": s["confusion_matrix"], "per_class": s["per_class"], "device": s["device"],
+           "wall_s": s["wall_s"], "n_train": s["n_train"], "n_val": s["n_val"], "image_size": s["image_size"],
+           "cached_boundary": s["cached_boundary"], "store": str(store.path)}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"run {result.run_id}: best val acc {out['best_val_acc']:.3f}, final {out['final_val_acc']:.3f}, "
+              f"{out['wall_s']:.1f}s on {out['device']} (stored in {store.path})")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .store import RunStore
+
+    store = RunStore(args.store) if args.store else RunStore()
+    runs = store.list_runs(dataset=args.data, with_history=args.json)
+    if args.json:
+        print(json.dumps(runs))
+        return 0
+    for r in runs:
+        c, s = r["config"], r["summary"]
+        acc = f"{s['best_val_acc']:.3f}" if "best_val_acc" in s else "-"
+        print(f"{r['run_id']}  {r['status']:9} {c['data']:18} {c['backbone']:20} {c['mode']:8} "
+              f"k={s.get('freeze_depth', c.get('freeze_depth'))!s:4} n/class={c.get('labels_per_class')!s:5} best={acc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer Lab engine: backbones, data, training.")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("backbones", help="list the backbone registry")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_backbones)
+    d = sub.add_parser("datasets", help="list the built-in data sets")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_datasets)
+    t = sub.add_parser("train", help="train one run and record it")
+    t.add_argument("--data", required=True, help="builtin:animals | builtin:digits | builtin:sentiment | folder | .zip | .csv")
+    t.add_argument("--backbone", required=True)
+    t.add_argument("--mode", choices=["frozen", "finetune", "scratch"], default="frozen")
+    t.add_argument("--freeze-depth", type=int, default=None, help="finetune: freeze the first K blocks (0 = train all)")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--lr", type=float, default=None, help="default: 3e-3 frozen, 1e-3 finetune/scratch")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--image-size", type=int, default=None)
+    t.add_argument("--labels-per-class", type=int, default=None)
+    t.add_argument("--val-per-class", type=int, default=20)
+    t.add_argument("--augment", action="store_true", help="random resized crop + flip (turns activation caching off)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    t.add_argument("--random-init", action="store_true", help="use random weights even in frozen/finetune mode")
+    t.add_argument("--max-length", type=int, default=64, help="text: tokens per example")
+    t.add_argument("--text-column")
+    t.add_argument("--label-column")
+    t.add_argument("--store", help="run store path (default: $TL_DATA_DIR or ~/.local/share/transfer-lab)")
+    t.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    t.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    t.set_defaults(func=cmd_train)
+    r = sub.add_parser("runs", help="list stored runs")
+    r.add_argument("--data")
+    r.add_argument("--store")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_runs)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse itself exits 2 with a usage line on bad flags
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except _user_errors() as err:
+        return _fail(str(err))
+    except OSError as err:
+        return _fail(f"{err.strerror or err}: {err.filename or ''}".strip(": "))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

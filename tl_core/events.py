@@ -1,0 +1,98 @@
+"""The one typed event stream a run emits, and the token that cancels it.
+
+The UI, the CLI and the tests all consume the same events, so what a student
+sees in the browser is exactly what a test asserts. Events are plain frozen
+dataclasses: cheap to pass between threads and easy to serialise (`asdict`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal, Union
+
+
+class Cancelled(Exception):
+    """Raised inside the training loop when the cancel token is set (fastai's CancelFitException)."""
+
+
+class CancelToken:
+    """A thread-safe flag the loop checks once per batch."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    config: dict
+    device: str
+    classes: list[str]
+    n_train: int
+    n_val: int
+    epochs: int
+    steps_per_epoch: int
+    trainable_params: int
+    total_params: int
+    cached_boundary: str | None  # where activations are cached, None when every epoch runs the full model
+    kind: Literal["run_started"] = "run_started"
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    epoch: int  # 1-based
+    step: int  # 1-based within the epoch
+    steps_per_epoch: int
+    global_step: int
+    total_steps: int
+    loss: float
+    elapsed_s: float
+    eta_s: float | None
+    kind: Literal["step_progress"] = "step_progress"
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    seconds: float
+    kind: Literal["epoch_metrics"] = "epoch_metrics"
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    level: Literal["info", "warning", "error"] = "info"
+    kind: Literal["message"] = "message"
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: str
+    status: Literal["completed", "cancelled", "failed"]
+    summary: dict = field(default_factory=dict)  # see training.RunResult.summary()
+    error: str | None = None
+    kind: Literal["run_finished"] = "run_finished"
+
+
+Event = Union[RunStarted, StepProgress, EpochMetrics, Message, RunFinished]
+EventHandler = Callable[[Event], Any]
+
+
+def event_to_dict(event: Event) -> dict:
+    return asdict(event)

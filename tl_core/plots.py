@@ -1,0 +1,894 @@
+"""Pure plotting functions: run data in, ``plotly.graph_objects.Figure`` out.
+
+Nothing here touches the UI (no streamlit import) or the disk, so every chart a
+student sees can be built and checked in a plain unit test.
+
+Conventions, shared by every chart so a classroom can read them at a glance:
+
+* one colour per training mode (``MODE_COLORS``) and one wording (``MODE_LABELS``);
+* accuracies are stored as fractions 0..1 and shown as percent (axis tick format);
+* big fonts, a title that says what is compared, axis titles with units;
+* no data yet -> an empty figure with a friendly annotation, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .report import best_val_acc, completed_runs
+from .report import latest_by as _latest_by
+
+# ----------------------------------------------------------------------------
+# Shared vocabulary
+# ----------------------------------------------------------------------------
+
+#: One colour per mode (Okabe-Ito palette: readable for colour-blind students).
+MODE_COLORS: dict[str, str] = {
+    "frozen": "#0072B2",  # blue
+    "finetune": "#E69F00",  # orange
+    "scratch": "#CC79A7",  # reddish purple
+}
+
+MODE_LABELS: dict[str, str] = {
+    "frozen": "Feature extraction (frozen)",
+    "finetune": "Fine-tune",
+    "scratch": "From scratch",
+}
+
+#: Display order of modes in legends and bar groups.
+MODE_ORDER: tuple[str, ...] = ("frozen", "finetune", "scratch")
+
+#: Extra colours for modes this module does not know yet (e.g. presets added later).
+_FALLBACK_COLORS = ("#009E73", "#D55E00", "#56B4E9", "#F0E442", "#000000")
+
+# block_diagram colours
+FROZEN_FILL = "#D9D9D9"
+FROZEN_LINE = "#8C8C8C"
+HEAD_COLOR = "#009E73"  # bluish green: the new, task-specific head
+
+TRAIN_DASH = "dash"
+VAL_DASH = "solid"
+CHANCE_COLOR = "#555555"
+
+FONT_SIZE = 16
+TITLE_SIZE = 22
+WAITING_TEXT = "Waiting for the first epoch…"
+
+_ACC_METRICS = {"val_acc", "train_acc"}
+_METRIC_LABELS = {
+    "val_acc": "validation accuracy (%)",
+    "train_acc": "training accuracy (%)",
+    "val_loss": "validation loss (cross-entropy)",
+    "train_loss": "training loss (cross-entropy)",
+}
+
+
+def mode_color(mode: str | None) -> str:
+    """Colour of a mode; unknown modes get a stable fallback colour."""
+    if mode in MODE_COLORS:
+        return MODE_COLORS[mode]  # type: ignore[index]
+    key = sum(ord(c) for c in str(mode))
+    return _FALLBACK_COLORS[key % len(_FALLBACK_COLORS)]
+
+
+def mode_label(mode: str | None) -> str:
+    """Human wording of a mode; unknown modes are shown as they are."""
+    return MODE_LABELS.get(mode or "", str(mode))
+
+
+def format_params(n: float | int | None) -> str:
+    """Short parameter count: 512, 12.8K, 128K, 3.4M, 86M, 1.2B."""
+    if n is None:
+        return "?"
+    try:
+        n = float(n)
+    except (TypeError, ValueError):
+        return "?"
+    if math.isnan(n):
+        return "?"
+    sign = "-" if n < 0 else ""
+    n = abs(n)
+    if n < 1000:
+        return f"{sign}{int(round(n))}"
+    units = (("K", 1e3), ("M", 1e6), ("B", 1e9), ("T", 1e12))
+    for i, (suffix, scale) in enumerate(units):
+        v = n / scale
+        # K keeps a decimal below 100K ("12.8K"); M and above below 10 ("3.4M", "86M").
+        decimals = 1 if v < (100 if suffix == "K" else 10) else 0
+        v = round(v, decimals)
+        if v >= 1000 and i + 1 < len(units):
+            continue  # 999_999 -> "1M", not "1000K"
+        text = f"{v:.{decimals}f}"
+        if text.endswith(".0"):
+            text = text[:-2]
+        return f"{sign}{text}{suffix}"
+    return f"{sign}{n:.3g}"  # pragma: no cover - unreachable
+
+
+def format_pct(frac: float | None, digits: int = 0) -> str:
+    """0.857 -> '86%'."""
+    if frac is None:
+        return "?"
+    return f"{100.0 * frac:.{digits}f}%"
+
+
+# ----------------------------------------------------------------------------
+# Run-record helpers (tolerant to partial records)
+# ----------------------------------------------------------------------------
+
+
+def _cfg(run: Mapping[str, Any]) -> Mapping[str, Any]:
+    return run.get("config") or {}
+
+
+def _summary(run: Mapping[str, Any]) -> Mapping[str, Any]:
+    return run.get("summary") or {}
+
+
+def _sorted_modes(modes: Iterable[str]) -> list[str]:
+    modes = set(modes)
+    known = [m for m in MODE_ORDER if m in modes]
+    return known + sorted(m for m in modes if m not in MODE_ORDER)
+
+
+def _classes_of(runs: Iterable[Mapping[str, Any]]) -> list[str] | None:
+    for r in runs:
+        classes = _summary(r).get("classes")
+        if classes:
+            return list(classes)
+    return None
+
+
+def _distinct(runs: Iterable[Mapping[str, Any]], key: str) -> list[Any]:
+    seen: list[Any] = []
+    for r in runs:
+        v = _cfg(r).get(key)
+        if v is not None and v not in seen:
+            seen.append(v)
+    return seen
+
+
+def _data_name(data: Any) -> str:
+    s = str(data)
+    return s.split(":", 1)[1] if s.startswith("builtin:") else s
+
+
+def _what(runs: Sequence[Mapping[str, Any]]) -> str:
+    """'animals · mobilenet_v2' for the title of a comparison chart."""
+    data = ", ".join(_data_name(d) for d in _distinct(runs, "data"))
+    backbones = ", ".join(str(b) for b in _distinct(runs, "backbone"))
+    return " · ".join(p for p in (data, backbones) if p)
+
+
+def run_label(run: Mapping[str, Any]) -> str:
+    """Legend label: 'mobilenet_v2 · Fine-tune (k=3) · 25/class · a1b2c3'."""
+    cfg = _cfg(run)
+    mode = cfg.get("mode")
+    m = mode_label(mode)
+    if mode == "finetune" and cfg.get("freeze_depth") is not None:
+        m += f" (k={cfg['freeze_depth']})"
+    parts = [str(cfg.get("backbone") or "?"), m]
+    if cfg.get("labels_per_class") is not None:
+        parts.append(f"{cfg['labels_per_class']}/class")
+    if run.get("run_id"):
+        parts.append(str(run["run_id"]))
+    label = " · ".join(parts)
+    status = run.get("status")
+    if status and status != "completed":
+        label += f" ({status})"
+    return label
+
+
+# ----------------------------------------------------------------------------
+# Layout helpers
+# ----------------------------------------------------------------------------
+
+
+def _style(fig: go.Figure, title: str, subtitle: str | None = None, height: int = 460) -> go.Figure:
+    title_dict: dict[str, Any] = {"text": title, "font": {"size": TITLE_SIZE}, "x": 0.0, "xanchor": "left"}
+    if subtitle:
+        title_dict["subtitle"] = {"text": subtitle, "font": {"size": FONT_SIZE - 1, "color": "#444"}}
+    fig.update_layout(
+        template="plotly_white",
+        title=title_dict,
+        font={"size": FONT_SIZE},
+        legend={"font": {"size": FONT_SIZE - 2}},
+        height=height,
+        margin={"l": 70, "r": 30, "t": 110 if subtitle else 80, "b": 70},
+        hoverlabel={"font_size": FONT_SIZE - 2},
+    )
+    return fig
+
+
+def empty_figure(message: str = WAITING_TEXT, title: str = "") -> go.Figure:
+    """A blank chart that says why it is blank."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": FONT_SIZE + 4, "color": "#777"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _style(fig, title, height=320)
+
+
+def _pct_axis(axis_update, title: str, upper: float = 1.0, **kw) -> None:
+    axis_update(title_text=title, tickformat=".0%", range=[0, upper], **kw)
+
+
+def _epoch_axis(n_epochs: int) -> dict[str, Any]:
+    d: dict[str, Any] = {"title_text": "epoch", "tickformat": "d"}
+    if n_epochs <= 15:
+        d.update(tickmode="linear", tick0=1, dtick=1)
+    return d
+
+
+def _add_chance(fig: go.Figure, n_classes: int | None) -> None:
+    if not n_classes or n_classes < 2:
+        return
+    chance = 1.0 / n_classes
+    fig.add_hline(
+        y=chance,
+        line_dash="dash",
+        line_color=CHANCE_COLOR,
+        line_width=2,
+        annotation_text=f"chance ({format_pct(chance)})",
+        annotation_position="bottom right",
+        annotation_font={"size": FONT_SIZE - 2, "color": CHANCE_COLOR},
+    )
+
+
+# ----------------------------------------------------------------------------
+# Training curves
+# ----------------------------------------------------------------------------
+
+
+def _series(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    xs, ys = [], []
+    for i, h in enumerate(history):
+        v = h.get(key)
+        if v is None:
+            continue
+        xs.append(int(h.get("epoch", i + 1)))
+        ys.append(float(v))
+    return xs, ys
+
+
+def learning_curves(
+    history: Sequence[Mapping[str, Any]] | None,
+    mode: str | None = None,
+    title: str = "Learning curves",
+) -> go.Figure:
+    """Loss (left) and accuracy (right) per epoch; train dashed, validation solid.
+
+    ``mode`` only picks the colour, so the curves match the other charts.
+    """
+    history = list(history or [])
+    if not history:
+        return empty_figure(WAITING_TEXT, title)
+
+    color = mode_color(mode) if mode else "#0072B2"
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.12
+    )
+    specs = (
+        ("train_loss", 1, "train", TRAIN_DASH),
+        ("val_loss", 1, "validation", VAL_DASH),
+        ("train_acc", 2, "train", TRAIN_DASH),
+        ("val_acc", 2, "validation", VAL_DASH),
+    )
+    for key, col, name, dash in specs:
+        xs, ys = _series(history, key)
+        is_acc = key.endswith("acc")
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                name=name,
+                legendgroup=name,
+                showlegend=col == 1,
+                mode="lines+markers",
+                line={"color": color, "dash": dash, "width": 3},
+                marker={"size": 8},
+                meta=key,
+                hovertemplate=(
+                    f"{name} {'accuracy' if is_acc else 'loss'}<br>epoch %{{x}}: "
+                    + ("%{y:.1%}" if is_acc else "%{y:.3f}")
+                    + "<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=col,
+        )
+
+    n_epochs = max((int(h.get("epoch", i + 1)) for i, h in enumerate(history)), default=1)
+    fig.update_xaxes(**_epoch_axis(n_epochs))
+    fig.update_yaxes(title_text="loss (cross-entropy)", rangemode="tozero", row=1, col=1)
+    _pct_axis(lambda **kw: fig.update_yaxes(row=1, col=2, **kw), "accuracy (%)", upper=1.02)
+
+    xs, ys = _series(history, "val_acc")
+    if ys:
+        i = max(range(len(ys)), key=lambda j: ys[j])
+        fig.add_annotation(
+            x=xs[i],
+            y=ys[i],
+            xref="x2",
+            yref="y2",
+            text=f"best {format_pct(ys[i])} (epoch {xs[i]})",
+            showarrow=True,
+            arrowhead=2,
+            ay=30,
+            font={"size": FONT_SIZE - 2},
+        )
+    _style(fig, title)
+    fig.update_layout(legend={"orientation": "h", "y": -0.2, "x": 0.5, "xanchor": "center"})
+    return fig
+
+
+def overlay_curves(runs: Sequence[Mapping[str, Any]], metric: str = "val_acc") -> go.Figure:
+    """One line per run for ``metric`` (val_acc, train_acc, val_loss, train_loss)."""
+    if metric not in _METRIC_LABELS:
+        raise ValueError(f"metric must be one of {sorted(_METRIC_LABELS)}, not {metric!r}")
+    is_acc = metric in _ACC_METRICS
+    title = f"Compare runs: {_METRIC_LABELS[metric].split(' (')[0]}"
+    runs = [r for r in runs or [] if r.get("history")]
+    if not runs:
+        return empty_figure(WAITING_TEXT, title)
+
+    dashes = ("solid", "dot", "dashdot", "longdash", "dash", "longdashdot")
+    per_mode: dict[str, int] = {}
+    fig = go.Figure()
+    max_epoch = 1
+    for r in runs:
+        mode = _cfg(r).get("mode")
+        idx = per_mode.get(mode, 0)
+        per_mode[mode] = idx + 1
+        xs, ys = _series(r["history"], metric)
+        max_epoch = max([max_epoch, *xs])
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                name=run_label(r),
+                mode="lines+markers",
+                line={"color": mode_color(mode), "dash": dashes[idx % len(dashes)], "width": 3},
+                marker={"size": 7},
+                meta=r.get("run_id"),
+                hovertemplate="%{fullData.name}<br>epoch %{x}: "
+                + ("%{y:.1%}" if is_acc else "%{y:.3f}")
+                + "<extra></extra>",
+            )
+        )
+    fig.update_xaxes(**_epoch_axis(max_epoch))
+    if is_acc:
+        _pct_axis(fig.update_yaxes, _METRIC_LABELS[metric], upper=1.02)
+    else:
+        fig.update_yaxes(title_text=_METRIC_LABELS[metric], rangemode="tozero")
+    _style(fig, title, subtitle=_what(runs) or None, height=480 + 22 * len(runs))
+    fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0, "yanchor": "top"})
+    return fig
+
+
+# ----------------------------------------------------------------------------
+# Comparisons across runs
+# ----------------------------------------------------------------------------
+
+
+def transfer_gap(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Best validation accuracy per mode: the transfer-learning gain at a glance.
+
+    Completed runs only; for several runs with the same mode (and labels per
+    class, and backbone) the latest counts, as in ``report.best_by_mode``.
+    Several labels-per-class values -> one line per mode over labels per class;
+    otherwise grouped bars per mode, with the value printed on each bar.
+    """
+    done = completed_runs(runs)
+    if not done:
+        return empty_figure(
+            "No completed runs yet: train frozen, fine-tune and from-scratch models to compare.",
+            "Transfer gap",
+        )
+    what = _what(done)
+    title = f"Transfer gap: {what}" if what else "Transfer gap"
+    classes = _classes_of(done)
+    backbones = _distinct(done, "backbone") or [None]
+    multi_bb = len(backbones) > 1
+    lpcs = sorted(_distinct(done, "labels_per_class"))
+
+    latest = _latest_by(
+        done,
+        lambda r: (_cfg(r).get("mode"), _cfg(r).get("labels_per_class"), _cfg(r).get("backbone")),
+    )
+    modes = _sorted_modes(k[0] for k in latest)
+    fig = go.Figure()
+
+    if len(lpcs) > 1:
+        bb_dashes = ("solid", "dot", "dash", "dashdot")
+        for bi, bb in enumerate(backbones):
+            for mode in modes:
+                pts = sorted(
+                    (lpc, best_val_acc(r))
+                    for (m, lpc, b), r in latest.items()
+                    if m == mode and b == bb and lpc is not None
+                )
+                if not pts:
+                    continue
+                name = mode_label(mode) + (f" · {bb}" if multi_bb else "")
+                fig.add_trace(
+                    go.Scatter(
+                        x=[str(p[0]) for p in pts],
+                        y=[p[1] for p in pts],
+                        name=name,
+                        mode="lines+markers+text",
+                        text=[format_pct(p[1]) for p in pts],
+                        textposition="top center",
+                        textfont={"size": FONT_SIZE - 3, "color": mode_color(mode)},
+                        line={"color": mode_color(mode), "width": 3, "dash": bb_dashes[bi % 4]},
+                        marker={"size": 11},
+                        meta=mode,
+                        hovertemplate=name + "<br>%{x} labels/class: %{y:.1%}<extra></extra>",
+                    )
+                )
+        fig.update_xaxes(
+            title_text="labels per class (training images per class)",
+            type="category",
+            categoryorder="array",
+            categoryarray=[str(v) for v in lpcs],
+        )
+        subtitle = "Best validation accuracy per mode. Pretraining helps most when labels are scarce."
+    else:
+        lpc = lpcs[0] if lpcs else None
+        for mode in modes:
+            pts = [(b, best_val_acc(r)) for (m, _l, b), r in latest.items() if m == mode]
+            pts.sort(key=lambda p: backbones.index(p[0]))
+            xs = [str(p[0]) for p in pts] if multi_bb else [mode_label(mode)] * len(pts)
+            fig.add_trace(
+                go.Bar(
+                    x=xs,
+                    y=[p[1] for p in pts],
+                    name=mode_label(mode),
+                    marker={"color": mode_color(mode)},
+                    text=[format_pct(p[1]) for p in pts],
+                    textposition="outside",
+                    textfont={"size": FONT_SIZE + 2},
+                    cliponaxis=False,
+                    meta=mode,
+                    hovertemplate=mode_label(mode) + ": %{y:.1%}<extra></extra>",
+                )
+            )
+        fig.update_layout(barmode="group", bargap=0.25)
+        fig.update_xaxes(title_text="backbone" if multi_bb else "training mode")
+        subtitle = "Best validation accuracy per mode" + (
+            f", {lpc} labels per class." if lpc is not None else "."
+        )
+
+    _pct_axis(fig.update_yaxes, "best validation accuracy (%)", upper=1.1)
+    _add_chance(fig, len(classes) if classes else None)
+    _style(fig, title, subtitle=subtitle, height=500)
+    return fig
+
+
+def freeze_sweep(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Best validation accuracy vs freeze depth k, one line per mode (Yosinski et al. 2014).
+
+    A mode measured at a single k while others sweep several (typically the
+    from-scratch control) is drawn as a dotted horizontal reference line.
+    """
+    done = [r for r in completed_runs(runs) if _cfg(r).get("freeze_depth") is not None]
+    title = "Freeze-depth sweep"
+    if not done:
+        return empty_figure("No completed runs with a freeze depth yet.", title)
+    what = _what(done)
+    if what:
+        title += f": {what}"
+    latest = _latest_by(done, lambda r: (_cfg(r).get("mode"), int(_cfg(r)["freeze_depth"])))
+    all_k = sorted({k for _m, k in latest})
+    modes = _sorted_modes(m for m, _k in latest)
+    fig = go.Figure()
+    for mode in modes:
+        pts = sorted((k, best_val_acc(r)) for (m, k), r in latest.items() if m == mode)
+        if len(pts) == 1 and len(all_k) > 1:
+            xs, ys = [all_k[0], all_k[-1]], [pts[0][1]] * 2
+            name = f"{mode_label(mode)} ({format_pct(pts[0][1])})"
+            line = {"color": mode_color(mode), "width": 3, "dash": "dot"}
+            trace_mode = "lines"
+        else:
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            name = mode_label(mode)
+            line = {"color": mode_color(mode), "width": 3}
+            trace_mode = "lines+markers"
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                name=name,
+                mode=trace_mode,
+                line=line,
+                marker={"size": 11},
+                meta=mode,
+                hovertemplate=mode_label(mode) + "<br>k=%{x}: %{y:.1%}<extra></extra>",
+            )
+        )
+    xaxis: dict[str, Any] = {"title_text": "freeze depth k (blocks frozen / copied)", "tickformat": "d"}
+    if len(all_k) <= 25:
+        xaxis.update(tickmode="array", tickvals=all_k)
+    fig.update_xaxes(**xaxis)
+    _pct_axis(fig.update_yaxes, "best validation accuracy (%)", upper=1.05)
+    classes = _classes_of(done)
+    _add_chance(fig, len(classes) if classes else None)
+    _style(
+        fig,
+        title,
+        subtitle="Deeper k = more pretrained blocks kept. Frozen features get task-specific; fine-tuning recovers.",
+        height=500,
+    )
+    return fig
+
+
+# ----------------------------------------------------------------------------
+# Single-run diagnostics
+# ----------------------------------------------------------------------------
+
+
+def confusion_matrix(
+    cm: Sequence[Sequence[float]] | None,
+    classes: Sequence[str] | None,
+    normalize: bool = True,
+) -> go.Figure:
+    """Heatmap with true class on y (top to bottom) and predicted class on x.
+
+    With ``normalize`` the colour is the share of each true class (row sums to
+    100%, the diagonal is per-class recall); cells always show the raw count.
+    """
+    title = "Confusion matrix"
+    if not cm or not classes:
+        return empty_figure("No confusion matrix yet: it appears when the run finishes.", title)
+    counts = [[float(v) for v in row] for row in cm]
+    n = len(classes)
+    if len(counts) != n or any(len(row) != n for row in counts):
+        raise ValueError(f"confusion matrix must be {n}x{n} for {n} classes")
+    classes = [str(c) for c in classes]
+
+    if normalize:
+        z = []
+        for row in counts:
+            s = sum(row)
+            z.append([v / s if s else 0.0 for v in row])
+        text = [
+            [f"{int(c)}<br>{format_pct(p)}" for c, p in zip(crow, zrow)] for crow, zrow in zip(counts, z)
+        ]
+        colorbar = {"title": {"text": "share of<br>true class"}, "tickformat": ".0%"}
+        zmax = 1.0
+        hover = "true %{y}<br>predicted %{x}<br>%{text}<extra></extra>"
+    else:
+        z = counts
+        text = [[f"{int(c)}" for c in row] for row in counts]
+        colorbar = {"title": {"text": "images"}}
+        zmax = max((max(row) for row in counts), default=1.0) or 1.0
+        hover = "true %{y}<br>predicted %{x}<br>%{z:d} images<extra></extra>"
+
+    total = sum(sum(row) for row in counts)
+    correct = sum(counts[i][i] for i in range(n))
+    cell_font = FONT_SIZE if n <= 6 else (FONT_SIZE - 4 if n <= 12 else 10)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=classes,
+            y=classes,
+            text=text,
+            texttemplate="%{text}" if n <= 25 else None,
+            textfont={"size": cell_font},
+            colorscale="Blues",
+            zmin=0,
+            zmax=zmax,
+            colorbar=colorbar,
+            hovertemplate=hover,
+            xgap=2,
+            ygap=2,
+        )
+    )
+    fig.update_xaxes(title_text="predicted class", side="bottom", tickangle=-30 if n > 6 else 0)
+    fig.update_yaxes(title_text="true class", autorange="reversed")
+    subtitle = f"{int(correct)} of {int(total)} validation images correct ({format_pct(correct / total if total else 0)})"
+    side = 420 + 26 * n
+    _style(fig, title, subtitle=subtitle, height=min(side, 1000))
+    return fig
+
+
+def class_balance(counts: Mapping[str, int] | None, title: str = "Images per class") -> go.Figure:
+    """Bar chart of images per class, with the imbalance ratio in the subtitle."""
+    if not counts:
+        return empty_figure("No images yet.", title)
+    names = [str(k) for k in counts]
+    values = [int(v) for v in counts.values()]
+    lo, hi = min(values), max(values)
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=values,
+            name="images",
+            marker={"color": "#0072B2"},
+            text=values,
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}: %{y} images<extra></extra>",
+        )
+    )
+    mean = sum(values) / len(values)
+    fig.add_hline(
+        y=mean,
+        line_dash="dot",
+        line_color=CHANCE_COLOR,
+        annotation_text=f"mean {mean:.0f}",
+        annotation_position="top right",
+        annotation_font={"size": FONT_SIZE - 2, "color": CHANCE_COLOR},
+    )
+    fig.update_xaxes(title_text="class", tickangle=-30 if len(names) > 8 else 0)
+    fig.update_yaxes(title_text="images (count)", rangemode="tozero", range=[0, hi * 1.15 + 1])
+    if lo == 0:
+        subtitle = f"{len(names)} classes, {sum(values)} images; some classes have no images!"
+    else:
+        ratio = hi / lo
+        subtitle = f"{len(names)} classes, {sum(values)} images; largest/smallest = {ratio:.1f}×" + (
+            " (imbalanced)" if ratio >= 1.5 else " (balanced)"
+        )
+    return _style(fig, title, subtitle=subtitle, height=440)
+
+
+def topk_bar(probs: Mapping[str, float] | None, k: int = 5, title: str = "Top predictions") -> go.Figure:
+    """Horizontal bars of the k most likely classes, highest at the top."""
+    if not probs:
+        return empty_figure("No prediction yet.", title)
+    items = sorted(((str(c), float(p)) for c, p in probs.items()), key=lambda t: -t[1])[: max(1, k)]
+    names = [c for c, _ in items]
+    values = [p for _, p in items]
+    colors = [MODE_COLORS["frozen"]] + ["#9DB9D3"] * (len(items) - 1)
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=names,
+            orientation="h",
+            name="probability",
+            marker={"color": colors},
+            text=[format_pct(p, 1) for p in values],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", title_text="class")
+    _pct_axis(fig.update_xaxes, "predicted probability (%)", upper=1.15)
+    fig.update_xaxes(tickvals=[0, 0.25, 0.5, 0.75, 1.0])
+    return _style(fig, title, height=160 + 55 * len(items))
+
+
+# ----------------------------------------------------------------------------
+# What trains: the backbone as a row of blocks
+# ----------------------------------------------------------------------------
+
+_HEAD_NAMES = {"head", "classifier", "fc", "new head"}
+
+
+def frozen_mask(n_blocks: int, freeze_depth: int | None, mode: str) -> list[bool]:
+    """True for each backbone block that is frozen under (mode, freeze_depth)."""
+    if mode == "frozen":
+        return [True] * n_blocks
+    if mode == "finetune":
+        k = max(0, min(int(freeze_depth or 0), n_blocks))
+        return [i < k for i in range(n_blocks)]
+    return [False] * n_blocks  # scratch (and anything else): everything trains
+
+
+def _tint(hex_color: str, amount: float = 0.72) -> str:
+    """Mix a colour with white (amount=1 -> white)."""
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    r, g, b = (round(c + (255 - c) * amount) for c in (r, g, b))
+    return f"#{r:02X}{g:02X}{b:02X}"
+
+
+def _rounded_rect(x0: float, y0: float, x1: float, y1: float, rx: float, ry: float) -> str:
+    def n(v: float) -> str:
+        return f"{v:.4g}"
+
+    return (
+        f"M {n(x0 + rx)} {n(y0)} L {n(x1 - rx)} {n(y0)} Q {n(x1)} {n(y0)} {n(x1)} {n(y0 + ry)} "
+        f"L {n(x1)} {n(y1 - ry)} Q {n(x1)} {n(y1)} {n(x1 - rx)} {n(y1)} "
+        f"L {n(x0 + rx)} {n(y1)} Q {n(x0)} {n(y1)} {n(x0)} {n(y1 - ry)} "
+        f"L {n(x0)} {n(y0 + ry)} Q {n(x0)} {n(y0)} {n(x0 + rx)} {n(y0)} Z"
+    )
+
+
+def _short(name: str, limit: int) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def trainable_summary(trainable: int, total: int) -> str:
+    """'trainable: 1.2M of 3.4M (35%)'."""
+    share = 100.0 * trainable / total if total else 0.0
+    share_txt = f"{share:.0f}%" if share >= 10 or share == 0 else f"{share:.1f}%"
+    return f"trainable: {format_params(trainable)} of {format_params(total)} ({share_txt})"
+
+
+def block_diagram(
+    block_names: Sequence[str],
+    block_params: Sequence[int | None],
+    freeze_depth: int | None,
+    mode: str,
+    head_params: int | None = None,
+    head_name: str = "new head",
+    max_per_row: int = 8,
+) -> go.Figure:
+    """The backbone as rounded boxes, input -> output, left to right (wrapping into rows).
+
+    Frozen blocks (the first ``freeze_depth`` in "finetune", all in "frozen",
+    none in "scratch") are grey with "🔒 frozen"; trainable ones take the mode's
+    colour. The task head is a final box in ``HEAD_COLOR``. If the last block
+    name is already a head ("head", "classifier", "fc"), it is drawn as the head;
+    otherwise a head box is appended (``head_params`` if known).
+    Each box shape has ``name`` "block:<name>" or "head:<name>" (for tests).
+    """
+    names = [str(n) for n in block_names]
+    params = [int(p) if p is not None else None for p in block_params]
+    if len(names) != len(params):
+        raise ValueError(f"{len(names)} block names but {len(params)} parameter counts")
+
+    if names and names[-1].lower() in _HEAD_NAMES:
+        head_name, head_params = names[-1], params[-1] if head_params is None else head_params
+        names, params = names[:-1], params[:-1]
+
+    frozen = frozen_mask(len(names), freeze_depth, mode)
+    total = sum(p or 0 for p in params) + (head_params or 0)
+    trainable = sum(p or 0 for p, f in zip(params, frozen) if not f) + (head_params or 0)
+    n_frozen = sum(frozen)
+
+    if mode == "finetune":
+        k = max(0, min(int(freeze_depth or 0), len(names)))
+        title = f"{mode_label(mode)} (k={k}): {n_frozen} of {len(names)} blocks frozen"
+    elif mode == "frozen":
+        title = f"{mode_label(mode)}: all {len(names)} blocks frozen, only the head trains"
+    elif mode == "scratch":
+        title = f"{mode_label(mode)}: all {len(names)} blocks train from random weights"
+    else:
+        title = f"{mode_label(mode)}: {n_frozen} of {len(names)} blocks frozen"
+    subtitle = trainable_summary(trainable, total)
+
+    # Boxes in reading order: blocks, then the head.
+    boxes = [
+        {
+            "name": n,
+            "params": p,
+            "kind": "frozen" if f else "trainable",
+        }
+        for n, p, f in zip(names, params, frozen)
+    ]
+    boxes.append({"name": head_name, "params": head_params, "kind": "head"})
+
+    n_boxes = len(boxes)
+    rows = max(1, math.ceil(n_boxes / max_per_row))
+    per_row = math.ceil(n_boxes / rows)
+    w, h, gap, row_gap = 1.25, 1.0, 0.35, 0.6
+    pitch_x, pitch_y = w + gap, h + row_gap
+    rx, ry = 0.12, 0.14
+    font = 15 if per_row <= 5 else (13 if per_row <= 7 else 12)
+    name_limit = 14 if per_row <= 5 else 11
+
+    trainable_fill, trainable_line = _tint(mode_color(mode)), mode_color(mode)
+    styles = {
+        "frozen": (FROZEN_FILL, FROZEN_LINE, "🔒 frozen"),
+        "trainable": (trainable_fill, trainable_line, "random init" if mode == "scratch" else "trains"),
+        "head": (_tint(HEAD_COLOR), HEAD_COLOR, "new · trains"),
+    }
+
+    fig = go.Figure()
+    centers_x, centers_y, hover = [], [], []
+    for i, box in enumerate(boxes):
+        r, c = divmod(i, per_row)
+        x0, y1 = c * pitch_x, -r * pitch_y
+        x1, y0 = x0 + w, y1 - h
+        fill, line, tag = styles[box["kind"]]
+        fig.add_shape(
+            type="path",
+            path=_rounded_rect(x0, y0, x1, y1, rx, ry),
+            fillcolor=fill,
+            line={"color": line, "width": 3 if box["kind"] == "head" else 2},
+            layer="below",
+            name=f"{'head' if box['kind'] == 'head' else 'block'}:{box['name']}",
+        )
+        size = format_params(box["params"]) if box["params"] is not None else ""
+        label = f"<b>{_short(box['name'], name_limit)}</b>"
+        label += f"<br>{size}" if size else "<br> "
+        label += f"<br>{tag}"
+        fig.add_annotation(
+            x=(x0 + x1) / 2,
+            y=(y0 + y1) / 2,
+            text=label,
+            showarrow=False,
+            font={"size": font, "color": "#555" if box["kind"] == "frozen" else "#111"},
+            name=f"label:{box['name']}",
+        )
+        centers_x.append((x0 + x1) / 2)
+        centers_y.append((y0 + y1) / 2)
+        hover.append(
+            f"{box['name']}<br>{format_params(box['params'])} params"
+            f"<br>{'frozen' if box['kind'] == 'frozen' else 'trainable'}"
+        )
+
+        # Connector to the next box.
+        if i + 1 < n_boxes:
+            ym = (y0 + y1) / 2
+            if c + 1 < per_row:
+                fig.add_annotation(
+                    x=x1 + gap - 0.02, y=ym, ax=x1 + 0.02, ay=ym,
+                    xref="x", yref="y", axref="x", ayref="y",
+                    showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2, arrowcolor="#666",
+                    text="",
+                )
+            else:  # wrap: right, down, back left, down, into the next row's first box
+                y_mid = y0 - row_gap / 2
+                y_next = ym - pitch_y
+                xl = -gap / 2
+                fig.add_shape(
+                    type="path",
+                    path=f"M {x1:.4g} {ym:.4g} L {x1 + gap / 2:.4g} {ym:.4g} L {x1 + gap / 2:.4g} {y_mid:.4g} "
+                    f"L {xl:.4g} {y_mid:.4g} L {xl:.4g} {y_next:.4g}",
+                    line={"color": "#666", "width": 2},
+                    name="wrap",
+                )
+                fig.add_annotation(
+                    x=-0.02, y=y_next, ax=xl, ay=y_next,
+                    xref="x", yref="y", axref="x", ayref="y",
+                    showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2, arrowcolor="#666",
+                    text="",
+                )
+
+    # input / output markers
+    fig.add_annotation(
+        x=-0.06, y=-h / 2, text="image<br>→", showarrow=False, xanchor="right", font={"size": font + 1, "color": "#444"}
+    )
+    last_r, last_c = divmod(n_boxes - 1, per_row)
+    fig.add_annotation(
+        x=last_c * pitch_x + w + 0.06, y=-last_r * pitch_y - h / 2, text="→ class<br>scores",
+        showarrow=False, xanchor="left", font={"size": font + 1, "color": "#444"},
+    )
+
+    # invisible hover targets + legend keys
+    fig.add_trace(
+        go.Scatter(
+            x=centers_x, y=centers_y, mode="markers", marker={"size": 40, "opacity": 0},
+            hovertext=hover, hoverinfo="text", showlegend=False, name="blocks",
+        )
+    )
+    for key, label in (("frozen", "frozen (weights fixed)"), ("trainable", "trainable"), ("head", "new head")):
+        if key == "frozen" and n_frozen == 0:
+            continue
+        if key == "trainable" and n_frozen == len(names):
+            continue
+        fill, line, _ = styles[key]
+        fig.add_trace(
+            go.Scatter(
+                x=[None], y=[None], mode="markers", name=label,
+                marker={"symbol": "square", "size": 16, "color": fill, "line": {"color": line, "width": 2}},
+            )
+        )
+
+    span_x = per_row * pitch_x - gap
+    fig.update_xaxes(visible=False, range=[-0.95, span_x + 0.95], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[-(rows - 1) * pitch_y - h - 0.25, 0.25], fixedrange=True)
+    _style(fig, title, subtitle=subtitle, height=170 + 130 * rows)
+    fig.update_layout(
+        legend={"orientation": "h", "y": -0.02, "x": 0.5, "xanchor": "center", "yanchor": "top"},
+        margin={"l": 20, "r": 20, "t": 100, "b": 50},
+        hovermode="closest",
+    )
+    return fig

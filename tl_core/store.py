@@ -1,0 +1,178 @@
+"""The run store: one SQLite file (WAL, so the app's readers never block a training writer) and an
+artifacts folder per run holding what is needed to reload and predict.
+
+It listens to the engine's event stream like any other consumer, so a run is
+recorded the same way from the CLI, the app or a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .events import EpochMetrics, Event, RunFinished, RunStarted
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, owner TEXT, created_at TEXT, finished_at TEXT, status TEXT,
+    device TEXT, dataset TEXT, backbone TEXT, mode TEXT, config TEXT, summary TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id TEXT REFERENCES runs(run_id) ON DELETE CASCADE, epoch INTEGER, train_loss REAL, train_acc REAL,
+    val_loss REAL, val_acc REAL, seconds REAL, PRIMARY KEY (run_id, epoch));
+CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs(dataset, backbone);
+"""
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+
+
+def default_root() -> Path:
+    """$TL_DATA_DIR, else the XDG data folder: runs outlive the app and the checkout."""
+    if os.environ.get("TL_DATA_DIR"):
+        return Path(os.environ["TL_DATA_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "transfer-lab"
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunStore:
+    def __init__(self, path: str | os.PathLike | None = None):
+        path = Path(path) if path else default_root() / "runs.sqlite"
+        if path.suffix not in (".sqlite", ".db", ".sqlite3"):
+            path = path / "runs.sqlite"  # a folder was given
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.artifacts_root = path.parent / "artifacts"
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+        self.mark_interrupted()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    def _write(self, sql: str, args: tuple = ()) -> None:
+        with self._lock, closing(self._connect()) as db, db:
+            db.execute(sql, args)
+
+    # ---- writing ----------------------------------------------------------------
+    def create_run(self, run_id: str, config: dict, *, owner: str, device: str = "", status: str = "running") -> None:
+        self._write("INSERT INTO runs (run_id, owner, created_at, status, device, dataset, backbone, mode, config, summary)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (run_id, owner, _now(), status, device, config.get("data"), config.get("backbone"),
+                     config.get("mode"), json.dumps(config), json.dumps({"pid": os.getpid()})))
+
+    def add_epoch(self, run_id: str, row: dict) -> None:
+        self._write("INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?)", (run_id, *[row[k] for k in HISTORY_KEYS]))
+
+    def finish(self, run_id: str, status: str, summary: dict, error: str | None = None) -> None:
+        self._write("UPDATE runs SET status=?, summary=?, error=?, finished_at=? WHERE run_id=?",
+                    (status, json.dumps(summary), error, _now(), run_id))
+
+    def mark_interrupted(self) -> None:
+        """Runs left 'running' by a process that died are failed runs: say so instead of spinning forever."""
+        with self._lock, closing(self._connect()) as db, db:
+            for r in db.execute("SELECT run_id, summary FROM runs WHERE status='running'").fetchall():
+                pid = json.loads(r["summary"] or "{}").get("pid")
+                if pid != os.getpid() and not _alive(pid):
+                    db.execute("UPDATE runs SET status='failed', error='interrupted: the process that ran it stopped'"
+                               " WHERE run_id=?", (r["run_id"],))
+
+    def delete_run(self, run_id: str, owner: str | None = None) -> bool:
+        """Delete a run (only the owner's, when an owner is given) and its artifacts."""
+        with self._lock, closing(self._connect()) as db, db:
+            cur = db.execute("DELETE FROM runs WHERE run_id=?" + (" AND owner=?" if owner else ""),
+                             (run_id, owner) if owner else (run_id,))
+            deleted = cur.rowcount > 0
+        if deleted:
+            shutil.rmtree(self.artifacts_dir(run_id, create=False), ignore_errors=True)
+        return deleted
+
+    def artifacts_dir(self, run_id: str, create: bool = True) -> Path:
+        path = self.artifacts_root / run_id
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ---- reading ----------------------------------------------------------------
+    def _record(self, row: sqlite3.Row, history: list[dict]) -> dict:
+        return {"run_id": row["run_id"], "owner": row["owner"], "created_at": row["created_at"],
+                "finished_at": row["finished_at"], "status": row["status"], "device": row["device"],
+                "config": json.loads(row["config"]), "summary": json.loads(row["summary"] or "{}"),
+                "error": row["error"], "history": history}
+
+    def get_run(self, run_id: str) -> dict | None:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            hist = [dict(r) for r in db.execute(
+                f"SELECT {','.join(HISTORY_KEYS)} FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,))]
+        return self._record(row, hist)
+
+    def list_runs(self, *, owner: str | None = None, dataset: str | None = None, backbone: str | None = None,
+                  status: str | None = None, with_history: bool = True) -> list[dict]:
+        where, args = [], []
+        for col, val in (("owner", owner), ("dataset", dataset), ("backbone", backbone), ("status", status)):
+            if val is not None:
+                where.append(f"{col}=?")
+                args.append(val)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at DESC, rowid DESC"
+        with closing(self._connect()) as db:
+            rows = db.execute(sql, args).fetchall()
+            hist: dict[str, list[dict]] = {r["run_id"]: [] for r in rows}
+            if with_history and rows:
+                marks = ",".join("?" * len(rows))
+                for r in db.execute(f"SELECT run_id,{','.join(HISTORY_KEYS)} FROM epochs WHERE run_id IN ({marks})"
+                                    " ORDER BY epoch", list(hist)):
+                    hist[r["run_id"]].append({k: r[k] for k in HISTORY_KEYS})
+        return [self._record(r, hist[r["run_id"]]) for r in rows]
+
+    # ---- the event consumer -----------------------------------------------------------
+    def recorder(self, *, owner: str, model=None):
+        return _Recorder(self, owner, model)
+
+
+class _Recorder:
+    """Writes a run's events to the store; on completion saves the weights and preprocessing."""
+
+    def __init__(self, store: RunStore, owner: str, model):
+        self.store, self.owner, self.model = store, owner, model
+        self.run_id: str | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.run_id = event.run_id
+            self.store.create_run(event.run_id, event.config, owner=self.owner, device=event.device)
+        elif isinstance(event, EpochMetrics) and self.run_id:
+            self.store.add_epoch(self.run_id, {k: getattr(event, k) for k in HISTORY_KEYS})
+        elif isinstance(event, RunFinished) and self.run_id:
+            summary = dict(event.summary)
+            if event.status == "completed" and self.model is not None:
+                from .artifacts import save_artifacts
+
+                save_artifacts(self.model, summary["classes"], self.store.artifacts_dir(self.run_id))
+            self.store.finish(self.run_id, event.status, summary, event.error)
