@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,16 +137,17 @@ def _unavailable(name: str, err: Exception) -> WeightsUnavailable:
 @contextlib.contextmanager
 def _quiet():
     """Silence load-time chatter (unused pooler keys, init warnings) that would alarm a student."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
+    hf_logging = sys.modules.get("transformers.utils.logging")  # never import transformers just to quiet it
+    level = hf_logging.get_verbosity() if hf_logging else None
+    if hf_logging:
+        hf_logging.set_verbosity_error()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             yield
         finally:
-            hf_logging.set_verbosity(level)
+            if hf_logging:
+                hf_logging.set_verbosity(level)
 
 
 def _build_torchvision(spec: BackboneSpec, pretrained: bool) -> tuple[nn.Module, Preprocess]:
