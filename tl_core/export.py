@@ -149,9 +149,8 @@ def readme_text(meta: dict, include_onnx: bool, onnx_problem: str | None = None)
                 f"ALREADY resized and centre-cropped as described above (predict.py's resize_crop does it);\n"
                 f"the normalisation is inside the graph. Output \"logits\": float [N, {len(classes)}]; apply softmax\n"
                 f"for probabilities. Class i is meta.json's classes[i]. Example:\n\n"
-                f"    import onnxruntime as ort, numpy as np\n"
-                f"    from predict import load_image, resize_crop\n"
-                f"    import torch\n"
+                f"    import onnxruntime as ort, torch\n"
+                f"    from predict import load_image, resize_crop  # run from this folder\n"
                 f"    x = resize_crop(torch.from_numpy(load_image('photo.jpg')).permute(2, 0, 1)[None], {s}).numpy()\n"
                 f"    logits = ort.InferenceSession('{ONNX_NAME}').run(None, {{'image': x}})[0]\n")
     else:

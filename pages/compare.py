@@ -1,0 +1,97 @@
+"""Compare: every stored run in one table, curves side by side, the transfer gap and the freeze sweep."""
+
+import streamlit as st
+
+from tl_core import plots, report
+from ui import state, views
+
+st.title("Compare")
+
+store, owner = state.store(), state.owner()
+if st.session_state.get("delete_note"):
+    st.success(st.session_state.pop("delete_note"))
+
+c1, c2 = st.columns(2)
+scope = c1.segmented_control("Runs", ["My runs", "Whole class"], key="compare_scope", default="My runs")
+scope = scope or "My runs"
+runs = store.list_runs(owner=owner if scope == "My runs" else None)
+datasets = sorted({(r["config"] or {}).get("data") for r in runs if (r["config"] or {}).get("data")})
+ALL = "All datasets"
+if st.session_state.get("compare_data") not in [ALL, *datasets]:
+    st.session_state["compare_data"] = ALL
+dataset = c2.selectbox("Dataset", [ALL, *datasets], key="compare_data",
+                       help="One dataset at a time gives a leaderboard: sorted by best validation accuracy.")
+if dataset != ALL:
+    runs = [r for r in runs if r["config"].get("data") == dataset]
+
+if not runs:
+    st.info("No runs yet" + (" in this session: train one on the Train page, or look at the whole class."
+                             if scope == "My runs" else "."))
+    st.stop()
+
+table = views.record_summary_rows(runs)
+if dataset != ALL:
+    table = table.sort_values("best val acc", ascending=False, na_position="last")
+shown = table.drop(columns=["owner"]).copy()
+shown.insert(1, "mine", table["owner"] == owner)
+st.dataframe(
+    shown, hide_index=True, width="stretch", key="runs_table",
+    column_config={
+        "best val acc": st.column_config.NumberColumn(format="percent"),
+        "final val acc": st.column_config.NumberColumn(format="percent"),
+        "seconds": st.column_config.NumberColumn(format="%.1f"),
+        "labels/class": st.column_config.NumberColumn(help="empty = all"),
+        "k": st.column_config.NumberColumn(help="freeze depth: blocks kept frozen"),
+    },
+)
+st.download_button("Download table (CSV)", table.to_csv(index=False).encode(), file_name="transfer-lab-runs.csv",
+                   mime="text/csv", key="download_csv", on_click="ignore")
+
+by_id = {r["run_id"]: r for r in runs}
+ids = list(table["run"])
+
+# ---- overlay ----------------------------------------------------------------------------------------------
+st.header("Learning curves")
+kept = [i for i in st.session_state.get("compare_runs", []) if i in by_id]
+if "compare_runs" not in st.session_state or kept != st.session_state.get("compare_runs"):
+    st.session_state["compare_runs"] = kept or ids[:3]
+picked = st.multiselect("Runs to overlay", ids, key="compare_runs", format_func=lambda i: plots.run_label(by_id[i]))
+metric = st.radio("Metric", ["val_acc", "train_acc", "val_loss", "train_loss"], horizontal=True,
+                  key="compare_metric", format_func=lambda m: m.replace("_", " ").replace("acc", "accuracy"))
+st.plotly_chart(plots.overlay_curves([by_id[i] for i in picked], metric), width="stretch", key="compare_overlay")
+
+# ---- transfer gap and freeze sweep ------------------------------------------------------------------------
+st.header("Transfer gap")
+groups = sorted({(r["config"].get("data"), r["config"].get("backbone")) for r in runs if r["status"] == "completed"})
+if not groups:
+    st.info("No completed runs yet.")
+else:
+    if st.session_state.get("gap_group") not in groups:
+        st.session_state["gap_group"] = groups[0]
+    group = st.selectbox("Data and backbone", groups, key="gap_group", format_func=lambda g: f"{g[0]} · {g[1]}")
+    group_runs = [r for r in runs if (r["config"].get("data"), r["config"].get("backbone")) == group]
+    st.plotly_chart(plots.transfer_gap(group_runs), width="stretch", key="compare_gap")
+    st.success(report.gap_sentence(group_runs))
+    depths = {r["config"].get("freeze_depth") for r in group_runs
+              if r["status"] == "completed" and r["config"].get("mode") == "finetune"}
+    if len(depths) > 1:
+        st.subheader("Freeze-depth sweep")
+        st.plotly_chart(plots.freeze_sweep(group_runs), width="stretch", key="compare_sweep")
+    else:
+        st.caption("Fine-tune at several freeze depths to see the freeze sweep (Yosinski et al. 2014).")
+
+# ---- delete ------------------------------------------------------------------------------------------------
+st.header("Delete runs")
+mine = [i for i in ids if by_id[i]["owner"] == owner and by_id[i]["status"] != "running"]
+if not mine:
+    st.caption("You can delete only your own finished runs.")
+else:
+    doomed = st.multiselect("Your runs to delete", mine, key="delete_runs",
+                            format_func=lambda i: plots.run_label(by_id[i]))
+
+    def delete_selected() -> None:
+        gone = [rid for rid in st.session_state.get("delete_runs", []) if store.delete_run(rid, owner=owner)]
+        st.session_state["delete_runs"] = []
+        st.session_state["delete_note"] = f"Deleted {len(gone)} run(s)."
+
+    st.button("Delete selected runs", key="delete_runs_btn", on_click=delete_selected, disabled=not doomed)

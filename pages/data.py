@@ -1,0 +1,157 @@
+"""Data: a built-in set or an upload, what was loaded (and what was skipped), samples, balance and the split."""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from tl_core import data, plots
+from ui import state
+
+st.title("Data")
+
+builtins = state.builtins_info()
+options = [b["name"] for b in builtins] + [state.UPLOAD]
+descriptions = {b["name"]: b for b in builtins}
+
+
+def _option_label(name: str) -> str:
+    if name == state.UPLOAD:
+        return "📁 Upload your own (zip of class folders, or CSV/TSV of texts)"
+    b = descriptions[name]
+    icon = "🖼️" if b["kind"] == "image" else "💬"
+    return f"{icon} {name.split(':', 1)[1]} — {len(b['classes'])} classes, {b['n_items']:,} {b['kind']}s"
+
+
+state.seed_widget("data_source", valid=lambda v: v in options)
+source = st.radio("Dataset", options, key="data_source", format_func=_option_label)
+state.keep("data_source")
+
+if source != state.UPLOAD:
+    st.caption(descriptions[source]["description"])
+
+
+# ---- upload ---------------------------------------------------------------------------------------
+def _try_load(name: str, raw: bytes, text_column: str, label_column: str) -> None:
+    """Load an upload once per (content, columns); a failure never replaces the loaded dataset."""
+    key = (hashlib.sha256(raw).hexdigest(), text_column, label_column)
+    ss = st.session_state
+    if key in (ss.get("upload_key"), ss.get("upload_failed_key")):
+        return
+    try:
+        ds = data.load_upload(name, raw, text_column=text_column or None, label_column=label_column or None)
+    except Exception as err:  # DataError and friends: one line, nothing lost
+        message = state.user_error(err) or f"could not read {name}: {type(err).__name__}: {err}"
+        ss["upload_failed_key"], ss["upload_error"] = key, f"{name}: {message}"
+        return
+    ss.update(upload_ds=ds, upload_bytes=raw, upload_name=name, upload_key=key)
+    ss.pop("upload_failed_key", None)
+    ss.pop("upload_error", None)
+
+
+if source == state.UPLOAD:
+    st.markdown("A **zip** with one folder of images per class (`cat/1.jpg`, `dog/2.png`, …; a `train/` + `val/` "
+                "layout is used as a fixed validation set), or a **CSV/TSV** with a text column and a label column.")
+    up = st.file_uploader("Upload a zip or CSV/TSV", type=["zip", "csv", "tsv"], key="upload")
+    is_csv = up is not None and up.name.lower().endswith((".csv", ".tsv"))
+    if is_csv or (up is None and st.session_state.get("upload_ds") is not None
+                  and st.session_state["upload_ds"].kind == "text"):
+        c1, c2 = st.columns(2)
+        state.seed_widget("text_column")
+        state.seed_widget("label_column")
+        c1.text_input("Text column (optional)", key="text_column", help="Leave empty to detect it.")
+        c2.text_input("Label column (optional)", key="label_column", help="Leave empty to detect it.")
+        state.keep("text_column", "label_column")
+    if up is not None:
+        text_col = state.get("text_column") if is_csv else ""
+        label_col = state.get("label_column") if is_csv else ""
+        with st.spinner(f"Reading {up.name}…"):
+            _try_load(up.name, up.getvalue(), text_col or "", label_col or "")
+        failed = st.session_state.get("upload_failed_key")
+        if failed is not None and failed[0] == hashlib.sha256(up.getvalue()).hexdigest():
+            st.error(st.session_state.get("upload_error", "the upload could not be read"))
+            if st.session_state.get("upload_ds") is not None:
+                st.info(f"Still using the previously loaded dataset: {st.session_state['upload_name']}.")
+
+choice = state.current_data()
+if not choice.ready:
+    st.info("Upload a file to see its report, or pick a built-in dataset.")
+    st.stop()
+
+try:
+    ds = state.load_choice_dataset(choice)
+except Exception as err:
+    st.error(state.user_error(err) or f"{type(err).__name__}: {err}")
+    st.stop()
+
+# ---- the report -------------------------------------------------------------------------------------
+rep = ds.report
+st.header(f"Report: {choice.label}")
+counts = rep.counts
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Classes", len(ds.classes))
+c2.metric("Items", f"{len(ds):,}")
+c3.metric("Skipped", len(rep.skipped))
+if rep.image_sizes:
+    mc = rep.image_sizes["most_common"]
+    c4.metric("Typical image size", f"{mc[0]}×{mc[1]}",
+              help=f"smallest {rep.image_sizes['min'][0]}×{rep.image_sizes['min'][1]}, "
+                   f"largest {rep.image_sizes['max'][0]}×{rep.image_sizes['max'][1]} (original sizes)")
+else:
+    c4.metric("Kind", "text")
+st.markdown(f"**{len(ds.classes)} classes:** " + ", ".join(f"{c} ({n})" for c, n in counts.items()))
+for note in rep.notes:
+    st.caption(f"ℹ️ {note}")
+if rep.skipped:
+    with st.expander(f"{len(rep.skipped)} skipped items and why", expanded=len(rep.skipped) <= 10):
+        st.dataframe(pd.DataFrame(rep.skipped, columns=["item", "reason"]), hide_index=True, width="stretch",
+                     key="skipped_table")
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Samples")
+    samples = data.sample_indices(ds, per_class=4, seed=0)
+    if ds.kind == "image":
+        for cls, idx in list(samples.items())[:12]:
+            row = st.columns([1, 4])
+            row[0].markdown(f"**{cls}**")
+            row[1].image([np.asarray(ds.images[i]) for i in idx], width=72)
+        if len(samples) > 12:
+            st.caption(f"… and {len(samples) - 12} more classes")
+    else:
+        rows = [{"class": cls, "text": ds.texts[i]} for cls, idx in samples.items() for i in idx[:3]]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="sample_texts")
+with right:
+    st.plotly_chart(plots.class_balance(counts, "Images per class" if ds.kind == "image" else "Texts per class"),
+                    width="stretch", key="class_balance")
+
+# ---- the split ----------------------------------------------------------------------------------------
+st.header("Split")
+st.write("Validation items are held out and never trained on; the same seed gives the same split in every run, "
+         "so runs with different settings are scored on exactly the same items.")
+c1, c2, c3 = st.columns(3)
+for key in ("labels_per_class", "val_per_class", "seed"):
+    state.seed_widget(key)
+c1.number_input("Labels per class (0 = all)", min_value=0, max_value=100_000, step=5, key="labels_per_class",
+                help="Train on only this many examples per class: transfer learning shines with few labels.")
+c2.number_input("Validation items per class", min_value=1, max_value=10_000, step=5, key="val_per_class",
+                help="Held out for measuring accuracy (at most half of each class).")
+c3.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed",
+                help="Same seed, same split and same initial head.")
+state.keep("labels_per_class", "val_per_class", "seed")
+
+try:
+    split = data.make_split(ds, val_per_class=int(state.get("val_per_class")),
+                            labels_per_class=state.labels_per_class(), seed=int(state.get("seed")))
+except Exception as err:
+    st.error(state.user_error(err) or f"{type(err).__name__}: {err}")
+else:
+    train_counts = np.bincount(ds.labels[split.train], minlength=len(ds.classes))
+    val_counts = np.bincount(ds.labels[split.val], minlength=len(ds.classes))
+    st.markdown(f"**Split: {len(split.train):,} training, {len(split.val):,} validation items.**")
+    st.dataframe(pd.DataFrame({"class": ds.classes, "train": train_counts, "validation": val_counts}),
+                 hide_index=True, key="split_table")
+    small = [c for c, n in zip(ds.classes, val_counts) if n < 5]
+    if small:
+        st.warning(f"Few validation items for {', '.join(small[:5])}: accuracy will be noisy.")

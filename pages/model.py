@@ -1,0 +1,143 @@
+"""Model: the backbone, the mode, the freeze depth (with what it means in parameters) and the hyperparameters."""
+
+import streamlit as st
+
+from tl_core import plots, report
+from tl_core.config import DEFAULT_LR, MODE_HELP, MODES
+from ui import state
+
+st.title("Model")
+
+choice = state.current_data()
+kind = choice.kind or "image"
+family = state.FAMILY[kind]
+n_classes = len(choice.classes) or 2
+if choice.ready:
+    st.caption(f"Data: **{choice.label}** ({kind}s, {len(choice.classes)} classes) — "
+               f"showing the {family} backbones.")
+else:
+    st.info("No dataset loaded yet (Data page): showing the vision backbones for 2 classes.")
+
+# ---- backbone ---------------------------------------------------------------------------------------
+names = state.backbone_names(family)
+with st.spinner("Reading the backbone list…"):
+    infos = {n: state.describe(n) for n in names}
+order = {"bundled": 0, "cached": 1, "download": 2}
+names = sorted(names, key=lambda n: order.get(infos[n]["weights"], 3))
+
+
+def _label(name: str) -> str:
+    i = infos[name]
+    return f"{name} · {i['arch']} · {plots.format_params(i['params'])} · {i['weights']}"
+
+
+state.seed_widget("backbone", default=state.DEFAULT_BACKBONE[kind], valid=lambda v: v in names)
+backbone = st.selectbox(f"Backbone ({family})", names, key="backbone", format_func=_label,
+                        help="bundled: weights ship with the app · cached: already downloaded · "
+                             "needs download: not on this machine")
+state.keep("backbone")
+info = infos[backbone]
+blocks = info["blocks"]
+n_blocks = len(blocks)
+
+c1, c2, c3 = st.columns(3)
+badge = {"bundled": "🟢 bundled", "cached": "🟢 cached", "download": "🟠 needs download"}[info["weights"]]
+c1.metric("Weights", badge)
+c2.metric("Backbone parameters", plots.format_params(info["params"]), help=f"{info['params']:,}")
+if info.get("imagenet_acc1") is not None:
+    c3.metric("ImageNet top-1", f"{info['imagenet_acc1']:.1f}%")
+st.caption(info["description"])
+
+# ---- mode -----------------------------------------------------------------------------------------------
+state.seed_widget("mode", valid=lambda v: v in MODES)
+mode = st.radio("Mode", MODES, key="mode", format_func=plots.mode_label, horizontal=True,
+                captions=[MODE_HELP[m] for m in MODES])
+state.keep("mode")
+
+pretrained_mode = mode != "scratch"
+if pretrained_mode:
+    if info["weights"] == "download":
+        st.warning(f"Pretrained weights for {backbone} are not on this machine (no network here): "
+                   "tick *Random initialisation* to train the architecture from random weights, "
+                   "or pick a bundled backbone.")
+    state.seed_widget("random_init")
+    st.checkbox("Random initialisation (no pretrained weights)", key="random_init",
+                help="The same architecture and mode, but starting from random weights: shows what pretraining adds.")
+    state.keep("random_init")
+
+# ---- freeze depth -----------------------------------------------------------------------------------
+st.subheader("Freeze depth")
+
+
+def _slider_moved() -> None:
+    """Dragging the freeze depth only means something when fine-tuning: switch to it."""
+    if st.session_state.get("mode") != "finetune":
+        st.session_state["mode"] = "finetune"
+        state.set_setting("mode", "finetune")
+
+
+state.seed_widget("freeze_depth", default=state.default_depth(n_blocks),
+                  valid=lambda v: isinstance(v, int) and 0 <= v <= n_blocks)
+depth = st.slider("Freeze depth", 0, n_blocks, key="freeze_depth", on_change=_slider_moved,
+                  help="Fine-tune: the first k blocks stay frozen, the rest and the new head train. "
+                       "Moving it switches the mode to Fine-tune.")
+state.keep("freeze_depth")
+mode = st.session_state.get("mode", mode)
+if mode != "finetune":
+    st.caption(f"The freeze depth applies to fine-tuning; in {plots.mode_label(mode)} mode "
+               + ("every block is frozen." if mode == "frozen" else "nothing is frozen."))
+
+trainable, total, head = state.trainable_params(info, n_classes, mode, depth)
+st.plotly_chart(plots.block_diagram(blocks, info["block_params"], depth, mode, head_params=head),
+                width="stretch", key="block_diagram")
+m1, m2 = st.columns([1, 3])
+m1.metric("Trainable parameters", f"{trainable:,}", help=plots.trainable_summary(trainable, total))
+share = 100 * trainable / total if total else 0
+m2.markdown(f"**{share:.1f}%** of {total:,} parameters train "
+            f"(the new head: {info['feature_dim']:,} features × {n_classes} classes + {n_classes} biases = {head:,}).")
+m2.write(report.describe_freeze(blocks, depth, mode))
+
+# ---- hyperparameters ---------------------------------------------------------------------------------
+st.subheader("Hyperparameters")
+LRS = ["auto", 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+BATCHES = [8, 16, 32, 64, 128]
+for key in ("epochs", "lr", "batch_size", "augment", "max_length"):
+    state.seed_widget(key)
+state.seed_widget("lr", valid=lambda v: v in LRS)
+state.seed_widget("batch_size", valid=lambda v: v in BATCHES)
+
+h1, h2, h3, h4 = st.columns(4)
+h1.number_input("Epochs", min_value=1, max_value=200, step=1, key="epochs",
+                help="Passes over the training examples.")
+h2.selectbox("Learning rate", LRS, key="lr",
+             format_func=lambda v: f"auto ({DEFAULT_LR[mode]:g} for this mode)" if v == "auto" else f"{v:g}",
+             help="AdamW step size for the head; pretrained blocks move 10× slower.")
+h3.selectbox("Batch size", BATCHES, key="batch_size", help="Examples per gradient step.")
+if family == "vision":
+    fixed = info.get("fixed_image_size")
+    if fixed:
+        h4.number_input("Image size (px)", value=fixed, disabled=True, key="image_size_fixed",
+                        help=f"{backbone} needs {fixed} px: its position embeddings fix the input size.")
+    else:
+        auto = 64 if choice.source != state.UPLOAD else None
+        if auto is None and choice.dataset is not None:
+            from tl_core import backbones, training
+
+            auto = training.default_image_size(backbones.get_spec(backbone), choice.dataset)
+        auto = auto or info["default_image_size"]
+        lo = info["min_image_size"]
+        state.seed_widget("image_size", valid=lambda v: v is None or lo <= v <= 512)
+        h4.number_input("Image size (px)", min_value=lo, max_value=512, step=8, key="image_size",
+                        placeholder=f"auto: {auto}",
+                        help=f"Images are resized to this; empty = {auto} px (small built-in images stay small, "
+                             f"which is fast). {backbone} was pretrained at {info['default_image_size']} px.")
+        state.keep("image_size")
+    st.checkbox("Data augmentation (random crops and flips)", key="augment",
+                help="Each epoch sees slightly different images. This turns activation caching off: every epoch "
+                     "runs the whole network, so training is slower.")
+    if state.get("augment"):
+        st.caption("Augmentation on: activation caching is off, each epoch runs the full network.")
+else:
+    h4.number_input("Max tokens", min_value=8, max_value=512, step=8, key="max_length",
+                    help="Texts are cut to this many tokens.")
+state.keep("epochs", "lr", "batch_size", "augment", "max_length")

@@ -1,0 +1,115 @@
+"""Predict: try a finished run on new images (files or webcam) or texts, and take the model away as a zip."""
+
+import streamlit as st
+
+from tl_core import data, plots
+from ui import state
+
+st.title("Predict")
+
+store, owner = state.store(), state.owner()
+done = store.list_runs(status="completed", with_history=False)
+runs = [r for r in done if r["owner"] == owner] + [r for r in done if r["owner"] != owner]
+if not runs:
+    st.info("No finished runs yet: train one on the Train page (or run the classroom demo on Home).")
+    st.stop()
+by_id = {r["run_id"]: r for r in runs}
+ids = list(by_id)
+
+
+def _label(rid: str) -> str:
+    r = by_id[rid]
+    best = (r.get("summary") or {}).get("best_val_acc")
+    who = "yours" if r["owner"] == owner else "class"
+    return f"{plots.run_label(r)} · {plots.format_pct(best)} · {who}"
+
+
+if st.session_state.get("predict_run") not in ids:
+    st.session_state["predict_run"] = ids[0]
+run_id = st.selectbox("Finished run (yours first)", ids, key="predict_run", format_func=_label)
+run = by_id[run_id]
+folder = store.artifacts_dir(run_id, create=False)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def load_model(rid: str, path: str):
+    """One read-only copy per run, shared by every session (inference only)."""
+    from tl_core import artifacts
+
+    return artifacts.load_run_model(path)
+
+
+try:
+    model, meta = load_model(run_id, str(folder))
+except Exception as err:
+    st.error(f"Cannot load run {run_id}: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
+    st.stop()
+
+classes = meta["classes"]
+st.caption(f"{meta['backbone']} · {len(classes)} classes: {', '.join(classes[:20])}{' …' if len(classes) > 20 else ''}")
+
+
+def predict(inputs: list) -> list[dict]:
+    from tl_core import artifacts
+
+    probs = artifacts.predict_proba(model, inputs)
+    return artifacts.top_k(probs, classes, k=min(5, len(classes)))
+
+
+def show(name: str, top: dict, key: str, image=None) -> None:
+    best, p = next(iter(top.items()))
+    left, right = st.columns([1, 3])
+    with left:
+        if image is not None:
+            st.image(image, caption=name, width=160)
+        else:
+            st.write(name)
+        st.markdown(f"**{best}** ({plots.format_pct(p, 1)})")
+    with right:
+        st.plotly_chart(plots.topk_bar(top, k=len(top)), width="stretch", key=key)
+
+
+if meta["family"] == "vision":
+    files = st.file_uploader("Images to classify", type=sorted(e.lstrip(".") for e in data.IMAGE_EXTENSIONS),
+                             accept_multiple_files=True, key="predict_files")
+    use_camera = st.toggle("Use the webcam", key="use_camera")
+    shot = st.camera_input("Take a picture", key="camera") if use_camera else None
+    items = [(f.name, f.getvalue()) for f in files or []]
+    if shot is not None:
+        items.append(("webcam", shot.getvalue()))
+    decoded = []
+    for name, raw in items:
+        try:
+            image, _ = data.decode_image(raw, max_short_side=data.STORED_SHORT_SIDE)
+        except Exception as err:
+            st.error(f"{name}: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
+            continue
+        decoded.append((name, image))
+    if decoded:
+        for i, ((name, image), top) in enumerate(zip(decoded, predict([im for _, im in decoded]))):
+            show(name, top, key=f"topk_{i}", image=image)
+else:
+    text = st.text_area("Texts to classify (one per line)", key="predict_text", height=140,
+                        placeholder="what a wonderful day\nthe service was terrible")
+    lines = [t.strip() for t in (text or "").splitlines() if t.strip()][:50]
+    if lines:
+        for i, (line, top) in enumerate(zip(lines, predict(lines))):
+            show(line, top, key=f"topk_{i}")
+
+# ---- export -----------------------------------------------------------------------------------------------
+st.header("Take the model with you")
+try:
+    from tl_core import export
+except ImportError:  # the export module is optional
+    export = None
+if export is None:
+    st.caption("Export is not available in this installation.")
+else:
+    st.write("A zip with the weights (safetensors), the preprocessing and class names (JSON), a standalone "
+             "`predict.py`" + (" and an ONNX model" if meta["family"] == "vision" else "") + ".")
+
+    def make_zip() -> bytes:  # runs when the button is clicked, not on every rerun
+        return export.export_zip(folder, include_onnx=True)
+
+    st.download_button("Download model (zip)", data=make_zip, file_name=f"transfer-lab-{run_id}.zip",
+                       mime="application/zip", key="download_model", on_click="ignore", icon=":material/download:")

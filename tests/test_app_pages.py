@@ -1,0 +1,156 @@
+"""The Streamlit pages through AppTest (streamlit.testing.v1): the real engine, no mocks.
+
+Fast checks only (no training here): every page renders, the owner id lives in the
+URL, uploads give a report and a bad upload keeps the previous data, the freeze slider
+moves the trainable-parameter count. Training runs are in test_app_runs.py.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ["home", "data", "model", "train", "compare", "predict"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def data_dir(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    folder = tmp_path_factory.mktemp("tl_app_pages")
+    mp.setenv("TL_DATA_DIR", str(folder))
+    yield folder
+    mp.undo()
+
+
+def new_app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update(query)
+    return at.run()
+
+
+def go(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def png(color, size=(20, 16)) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((size[1], size[0], 3), color, dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def class_zip(classes=("cat", "dog", "fox"), per_class=6) -> bytes:
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for c, name in enumerate(classes):
+            for i in range(per_class):
+                zf.writestr(f"pets/{name}/{i}.png", png(tuple(int(v) for v in rng.integers(0, 255, 3))))
+        zf.writestr("pets/cat/broken.png", b"not an image at all")
+        zf.writestr("__MACOSX/._junk", b"x")
+    return buf.getvalue()
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
+             for e in at.get(kind) if isinstance(getattr(e, "value", None), str)]
+    return "\n".join(parts)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_every_page_renders():
+    at = new_app()
+    assert not at.exception
+    assert at.title[0].value == "Transfer Lab"
+    assert at.button(key="run_demo").label == "Run the classroom demo"
+    for page in PAGES[1:] + ["home"]:
+        go(at, page)
+        assert at.title[0].value in ("Transfer Lab", page.capitalize())
+
+
+def test_owner_is_kept_in_the_url():
+    at = new_app()
+    owner = at.session_state["owner"]
+    assert at.query_params["s"] == owner
+    go(at, "data")
+    assert at.query_params["s"] == owner  # page switches keep it
+    again = new_app(s=owner)  # a browser refresh: same URL, new session
+    assert again.session_state["owner"] == owner
+    junk = new_app(s="<script>")  # anything that is not an id is replaced
+    assert junk.session_state["owner"] != "<script>"
+
+
+def test_upload_report_and_bad_uploads_keep_the_dataset():
+    at = go(new_app(), "data")
+    at.radio(key="data_source").set_value("upload").run()
+    assert "Upload a file" in texts(at)
+    at.file_uploader(key="upload").set_value(("pets.zip", class_zip(), "application/zip")).run()
+    assert not at.exception and not at.error
+    report = texts(at)
+    assert "3 classes:" in report and "cat (6)" in report and "fox (6)" in report
+    assert metric(at, "Skipped") == "1"
+    assert "__MACOSX" in report  # the note on what was ignored
+    assert any(df.value.shape[0] == 1 for df in at.dataframe)  # the skipped-files table: broken.png and why
+    assert at.session_state["upload_ds"].classes == ["cat", "dog", "fox"]
+
+    one_class = class_zip(classes=("cat",))
+    at.file_uploader(key="upload").set_value(("one.zip", one_class, "application/zip")).run()
+    assert at.error and "at least 2 class folders" in at.error[0].value
+    assert at.session_state["upload_ds"].classes == ["cat", "dog", "fox"]  # kept
+    assert "cat (6)" in texts(at)
+
+    at.file_uploader(key="upload").set_value(("notes.zip", b"hello, not a zip", "application/zip")).run()
+    assert at.error and not at.exception
+    assert at.session_state["upload_ds"].classes == ["cat", "dog", "fox"]
+
+    # Settings and the upload survive a trip to another page.
+    at.number_input(key="labels_per_class").set_value(4).run()
+    go(at, "model")
+    assert "pets.zip" in texts(at)
+    go(at, "data")
+    assert at.number_input(key="labels_per_class").value == 4
+    assert "Split: 9 training, 9 validation" in texts(at)  # 6 per class: 3 held out, 3 of the 4 labels left
+
+
+def test_csv_upload_and_split_error():
+    at = go(new_app(), "data")
+    at.radio(key="data_source").set_value("upload").run()
+    rows = "\n".join(f"{'good' if i % 2 else 'bad'} text number {i},{'pos' if i % 2 else 'neg'}" for i in range(20))
+    at.file_uploader(key="upload").set_value(("reviews.csv", f"text,label\n{rows}\n".encode(), "text/csv")).run()
+    assert not at.exception and not at.error
+    assert "2 classes:" in texts(at)
+    assert at.text_input(key="label_column") is not None
+    at.radio(key="data_source").set_value("builtin:digits").run()
+    assert "10 classes:" in texts(at)
+
+
+def test_freeze_slider_changes_trainable_parameters():
+    at = go(new_app(), "model")
+    assert at.selectbox(key="backbone").value == "mobilenet_v2"
+    frozen = metric(at, "Trainable parameters")
+    assert frozen == f"{1280 * 10 + 10:,}"  # frozen: only the head (animals: 10 classes)
+    at.slider(key="freeze_depth").set_value(2).run()
+    assert at.radio(key="mode").value == "finetune"  # dragging the slider switches to fine-tuning
+    k2 = int(metric(at, "Trainable parameters").replace(",", ""))
+    at.slider(key="freeze_depth").set_value(7).run()
+    k7 = int(metric(at, "Trainable parameters").replace(",", ""))
+    assert k2 > k7 > 1280 * 10 + 10
+    assert "frozen" in texts(at)
+    at.radio(key="mode").set_value("scratch").run()
+    assert int(metric(at, "Trainable parameters").replace(",", "")) > k2
+    # The choices reach the Train page summary.
+    go(at, "train")
+    assert "From scratch" in texts(at)
+    go(at, "model")
+    assert at.radio(key="mode").value == "scratch" and at.slider(key="freeze_depth").value == 7

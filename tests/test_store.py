@@ -1,0 +1,45 @@
+"""The SQLite run store: a real file, WAL, per-owner views, deletion with artifacts, crash recovery."""
+
+import json
+import sqlite3
+
+from tl_core.store import RunStore
+
+CONFIG = {"data": "builtin:digits", "backbone": "mobilenet_v2", "mode": "frozen"}
+
+
+def test_round_trip_and_filters(store):
+    store.create_run("r1", CONFIG, owner="alice", device="cpu")
+    store.add_epoch("r1", {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.1, "val_acc": 0.4, "seconds": 0.2})
+    store.finish("r1", "completed", {"best_val_acc": 0.4})
+    store.create_run("r2", {**CONFIG, "data": "builtin:animals"}, owner="bob")
+    run = store.get_run("r1")
+    assert run["status"] == "completed" and run["summary"]["best_val_acc"] == 0.4
+    assert run["history"][0]["val_acc"] == 0.4 and run["config"] == CONFIG
+    assert [r["run_id"] for r in store.list_runs(owner="alice")] == ["r1"]
+    assert [r["run_id"] for r in store.list_runs(dataset="builtin:animals")] == ["r2"]
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_only_the_owner_deletes(store):
+    store.create_run("r1", CONFIG, owner="alice")
+    (store.artifacts_dir("r1") / "model.safetensors").write_bytes(b"x")
+    assert not store.delete_run("r1", owner="bob")
+    assert store.delete_run("r1", owner="alice")
+    assert store.get_run("r1") is None and not store.artifacts_dir("r1", create=False).exists()
+
+
+def test_runs_of_a_dead_process_are_marked_failed(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    store = RunStore(path)
+    store.create_run("r1", CONFIG, owner="a")
+    with sqlite3.connect(path) as db:  # as if written by a process that has since died
+        db.execute("UPDATE runs SET summary=? WHERE run_id='r1'", (json.dumps({"pid": 2**22 + 12345}),))
+    assert RunStore(path).get_run("r1")["status"] == "failed"
+
+
+def test_folder_path_and_env_default(tmp_path, monkeypatch):
+    assert RunStore(tmp_path / "somewhere").path == tmp_path / "somewhere" / "runs.sqlite"
+    monkeypatch.setenv("TL_DATA_DIR", str(tmp_path / "data"))
+    assert RunStore().path == tmp_path / "data" / "runs.sqlite"

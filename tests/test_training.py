@@ -1,0 +1,128 @@
+"""Real torch training on small built-in subsets: events, freezing, caching, cancel, controlled comparisons."""
+
+import pytest
+import torch
+
+from tl_core import training
+from tl_core.config import TrainConfig
+from tl_core.events import CancelToken, EpochMetrics, Message, RunFinished, RunStarted, StepProgress
+
+TINY = dict(data="builtin:digits", backbone="mobilenet_v2", epochs=2, labels_per_class=8, val_per_class=5, image_size=32)
+
+
+def _block_tensors(model, block_index):
+    """Parameters and BatchNorm buffers of one block, copied."""
+    out = {}
+    for prefix in model._blocks[block_index].prefixes:
+        module = model.net.get_submodule(prefix)
+        out.update({f"{prefix}.{k}": v.detach().clone() for k, v in module.state_dict().items()})
+    return out
+
+
+def test_event_stream_of_a_completed_run():
+    events = []
+    result = training.train(TrainConfig(mode="frozen", **TINY), callbacks=[events.append])
+    kinds = [type(e) for e in events]
+    assert kinds[0] is RunStarted and kinds[-1] is RunFinished
+    started = events[0]
+    assert sum(k is StepProgress for k in kinds) == started.epochs * started.steps_per_epoch
+    assert sum(k is EpochMetrics for k in kinds) == 2
+    assert any(isinstance(e, Message) and "Caching activations" in e.text for e in events)
+    assert events[-1].status == "completed" == result.status
+    assert started.trainable_params == 10 * 1280 + 10  # the head alone
+    s = result.summary
+    assert len(s["confusion_matrix"]) == 10 and sum(map(sum, s["confusion_matrix"])) == s["n_val"] == 50
+    assert {"class", "precision", "recall", "f1", "support"} <= set(s["per_class"][0])
+    assert s["best_val_acc"] >= s["final_val_acc"] - 1e-9
+    assert s["cached_boundary"] == "pooled features"
+
+
+@pytest.mark.parametrize("augment", [False, True], ids=["cached", "full-forward"])
+def test_frozen_blocks_really_stay_frozen(augment):
+    """Frozen blocks: identical weights and BatchNorm statistics after training; trainable blocks moved."""
+    prep = training.prepare(TrainConfig(mode="finetune", freeze_depth=4, augment=augment, **TINY))
+    before = [_block_tensors(prep.model, i) for i in range(prep.model.n_blocks)]
+    head_before = prep.model.get_head().weight.detach().clone()
+    training.fit(prep)
+    for i in range(prep.model.n_blocks):
+        after = _block_tensors(prep.model, i)
+        same = all(torch.equal(before[i][k], after[k]) for k in after)
+        assert same == (i < 4), f"block {prep.model.block_names[i]} frozen={i < 4} but unchanged={same}"
+    assert not torch.equal(head_before, prep.model.get_head().weight)
+
+
+def test_frozen_mode_changes_only_the_head():
+    prep = training.prepare(TrainConfig(mode="frozen", **TINY))
+    state = {k: v.clone() for k, v in prep.model.state_dict().items()}
+    training.fit(prep)
+    changed = {k for k, v in prep.model.state_dict().items() if not torch.equal(state[k], v)}
+    assert changed == {"net.classifier.1.weight", "net.classifier.1.bias"}
+
+
+def test_cached_suffix_matches_full_model():
+    prep = training.prepare(TrainConfig(mode="finetune", freeze_depth=5, **TINY))
+    model = prep.model.eval()
+    x = model.normalize(prep.x_val[:8])
+    with torch.no_grad():
+        assert torch.allclose(model.suffix(model.boundary(x, 5), 5), model(x), atol=1e-5)
+    assert training._cache_fits(prep)
+
+
+def test_cancel_mid_epoch_records_a_cancelled_run(store):
+    token = CancelToken()
+    seen = []
+
+    def cancel_on_third_step(event):
+        seen.append(event)
+        if isinstance(event, StepProgress) and event.global_step == 3:
+            token.cancel()
+
+    result = training.train(TrainConfig(mode="scratch", **TINY), callbacks=[cancel_on_third_step], cancel=token,
+                            store=store, owner="t")
+    assert result.status == "cancelled"
+    assert isinstance(seen[-1], RunFinished) and seen[-1].status == "cancelled"
+    assert sum(isinstance(e, StepProgress) for e in seen) == 3  # checked every batch: stopped mid-epoch
+    assert store.get_run(result.run_id)["status"] == "cancelled"
+
+
+def test_failure_is_recorded_and_reported(store):
+    def explode(event):
+        if isinstance(event, EpochMetrics):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        training.train(TrainConfig(mode="frozen", **TINY), callbacks=[explode], store=store, owner="t")
+    run = store.list_runs()[0]
+    assert run["status"] == "failed" and "disk full" in run["error"]
+
+
+def test_same_split_and_head_across_modes():
+    a = training.prepare(TrainConfig(mode="frozen", **TINY))
+    b = training.prepare(TrainConfig(mode="scratch", **TINY))
+    assert (a.split.train == b.split.train).all() and (a.split.val == b.split.val).all()
+    assert torch.equal(a.model.get_head().weight, b.model.get_head().weight)
+
+
+def test_bad_settings_are_config_errors():
+    with pytest.raises(training.ConfigError, match="freeze-depth 99 is out of range for mobilenet_v2: use 0..9"):
+        training.prepare(TrainConfig(mode="finetune", freeze_depth=99, **TINY))
+    with pytest.raises(training.ConfigError, match="text backbone"):
+        training.prepare(TrainConfig(**{**TINY, "backbone": "all-MiniLM-L6-v2"}))
+
+
+@pytest.mark.slow
+def test_transfer_beats_scratch_on_animals():
+    """The headline lesson, on real bundled ImageNet weights: at 10 labels per class features transfer."""
+    base = dict(data="builtin:animals", backbone="mobilenet_v2", image_size=64, epochs=10, labels_per_class=10)
+    frozen = training.train(TrainConfig(mode="frozen", **base))
+    scratch = training.train(TrainConfig(mode="scratch", **base))
+    assert frozen.summary["best_val_acc"] >= scratch.summary["best_val_acc"] + 0.15
+    at50 = training.train(TrainConfig(mode="frozen", **{**base, "labels_per_class": 50}))
+    assert at50.summary["best_val_acc"] >= 0.80
+
+
+@pytest.mark.slow
+def test_minilm_sentiment_frozen_beats_chance():
+    r = training.train(TrainConfig(data="builtin:sentiment", backbone="all-MiniLM-L6-v2", mode="frozen",
+                                   labels_per_class=60, val_per_class=40, epochs=10))
+    assert r.summary["best_val_acc"] >= 0.5  # chance is 1/3

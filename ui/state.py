@@ -1,0 +1,326 @@
+"""Session state, process-wide singletons and the settings every page shares.
+
+Widgets lose their value when their page is not shown (Streamlit deletes the
+state of widgets that were not rendered), so each page copies the values it
+draws into `st.session_state["_kept"]` and seeds its widgets from there:
+switching pages loses nothing. Nothing here imports torch at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from tl_core.config import DEFAULT_LR, TrainConfig
+from tl_core.jobs import JobManager
+from tl_core.store import RunStore, default_root
+
+POLL_S = 0.5
+OWNER_RE = re.compile(r"^[0-9a-f]{8,32}$")
+DEFAULT_DATA = "builtin:animals"
+UPLOAD = "upload"
+DEFAULT_BACKBONE = {"image": "mobilenet_v2", "text": "all-MiniLM-L6-v2"}
+FAMILY = {"image": "vision", "text": "text"}
+
+#: Settings shared by the pages, with their defaults (None = "auto", decided by the engine).
+DEFAULTS: dict[str, Any] = {
+    "data_source": DEFAULT_DATA,
+    "text_column": "",
+    "label_column": "",
+    "labels_per_class": 0,  # 0 = all
+    "val_per_class": 20,
+    "seed": 0,
+    "backbone": "mobilenet_v2",
+    "mode": "frozen",
+    "freeze_depth": None,  # None -> half the blocks, set when the backbone is known
+    "random_init": False,
+    "epochs": 10,
+    "lr": "auto",
+    "batch_size": 32,
+    "image_size": None,
+    "max_length": 64,
+    "augment": False,
+}
+
+
+# ---- process-wide singletons -------------------------------------------------------------
+def data_root() -> str:
+    return str(default_root())
+
+
+@st.cache_resource(show_spinner=False)
+def _store(root: str) -> RunStore:
+    return RunStore(os.path.join(root, "runs.sqlite"))
+
+
+@st.cache_resource(show_spinner=False)
+def _manager(root: str, max_concurrent: int) -> JobManager:
+    manager = JobManager(_store(root), max_concurrent=max_concurrent)
+    _cancel_at_exit(manager)
+    return manager
+
+
+def _cancel_at_exit(manager: JobManager) -> None:
+    """Stopping the server must not wait for every training run to finish: cancel them first.
+
+    concurrent.futures joins its workers in a threading-atexit hook; hooks run in
+    reverse order of registration, so this one (registered later) runs before that join.
+    """
+    def cancel_all() -> None:
+        for job in manager.jobs():
+            manager.cancel(job.job_id)
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(cancel_all)
+        except RuntimeError:  # interpreter already shutting down
+            pass
+
+
+def store() -> RunStore:
+    return _store(data_root())
+
+
+def max_concurrent() -> int:
+    try:
+        return max(1, int(os.environ.get("TL_MAX_CONCURRENT_RUNS", "2")))
+    except ValueError:
+        return 2
+
+
+def manager() -> JobManager:
+    return _manager(data_root(), max_concurrent())
+
+
+@st.cache_resource(show_spinner=False)
+def builtins_info() -> list[dict]:
+    from tl_core import data
+
+    return data.list_builtins()
+
+
+def builtin_info(name: str) -> dict | None:
+    return next((b for b in builtins_info() if b["name"] == name), None)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def describe(name: str) -> dict:
+    from tl_core import backbones
+
+    return backbones.describe(name)
+
+
+def backbone_names(family: str) -> list[str]:
+    from tl_core import backbones
+
+    return backbones.list_names(family)
+
+
+@st.cache_resource(show_spinner=False)
+def device_text() -> str:
+    from tl_core.device import describe as describe_device
+    from tl_core.device import pick_device
+
+    return describe_device(pick_device("auto"))
+
+
+@st.cache_resource(show_spinner=False)
+def start_warmup() -> threading.Thread:
+    """Describe every backbone once in the background, so the Model page opens instantly.
+
+    Pure tl_core calls (functools caches), no st.* in the thread.
+    """
+    from tl_core import backbones  # imported here, on the script thread, before the thread starts
+
+    def work() -> None:
+        for family in ("vision", "text"):
+            for name in backbones.list_names(family):
+                try:
+                    backbones.describe(name)
+                except Exception:  # only a warm-up: the page reports real errors itself
+                    pass
+
+    thread = threading.Thread(target=work, name="tl-warmup", daemon=True)
+    thread.start()
+    return thread
+
+
+# ---- the browser session -------------------------------------------------------------------
+def ensure_owner() -> str:
+    """One id per browser session, mirrored in the URL (?s=...) so a refresh keeps its runs."""
+    ss = st.session_state
+    if "owner" not in ss:
+        from_url = st.query_params.get("s", "")
+        ss["owner"] = from_url if OWNER_RE.match(from_url or "") else uuid.uuid4().hex[:16]
+    if st.query_params.get("s") != ss["owner"]:
+        st.query_params["s"] = ss["owner"]
+    return ss["owner"]
+
+
+def owner() -> str:
+    return st.session_state.get("owner") or ensure_owner()
+
+
+def kept() -> dict:
+    return st.session_state.setdefault("_kept", {})
+
+
+def get(key: str) -> Any:
+    """The current value of a shared setting (its widget's value if drawn this run, else the kept copy)."""
+    if key in st.session_state:
+        return st.session_state[key]
+    return kept().get(key, DEFAULTS.get(key))
+
+
+def seed_widget(key: str, default: Any = None, valid=None) -> None:
+    """Before drawing the widget `key`: give it the kept value (or the default) if it has none.
+
+    `valid(value)` may reject a stale value (an option that no longer exists), which then falls back
+    to `default`. Widgets seeded here must not also pass `value=`/`index=`.
+    """
+    ss = st.session_state
+    fallback = DEFAULTS.get(key) if default is None else default
+    if key not in ss:
+        ss[key] = kept().get(key, fallback)
+    if valid is not None and not valid(ss[key]):
+        ss[key] = fallback
+
+
+def keep(*keys: str) -> None:
+    """After drawing widgets: remember their values for the other pages and the next visit."""
+    for key in keys:
+        if key in st.session_state:
+            kept()[key] = st.session_state[key]
+
+
+def set_setting(key: str, value: Any) -> None:
+    kept()[key] = value
+
+
+# ---- the current data set ------------------------------------------------------------------
+@dataclass
+class DataChoice:
+    source: str  # builtin:NAME or "upload"
+    label: str  # what to show
+    config_name: str | None  # TrainConfig.data
+    kind: str | None  # image | text; None while no upload is loaded
+    classes: list[str]
+    dataset: Any = None  # the loaded upload (Dataset); None for built-ins (the worker loads them by name)
+
+    @property
+    def ready(self) -> bool:
+        return self.kind is not None
+
+
+def current_data() -> DataChoice:
+    source = get("data_source") or DEFAULT_DATA
+    if source == UPLOAD:
+        ds = st.session_state.get("upload_ds")
+        if ds is None:
+            return DataChoice(UPLOAD, "no upload yet", None, None, [])
+        name = st.session_state.get("upload_name", ds.name)
+        return DataChoice(UPLOAD, f"your upload {name}", f"upload:{name}", ds.kind, list(ds.classes), ds)
+    info = builtin_info(source) or builtin_info(DEFAULT_DATA)
+    return DataChoice(info["name"], info["name"].split(":", 1)[1], info["name"], info["kind"], list(info["classes"]))
+
+
+def load_choice_dataset(choice: DataChoice):
+    """The Dataset object (a built-in is loaded by name; tl_core caches it)."""
+    if choice.dataset is not None:
+        return choice.dataset
+    if choice.config_name is None:
+        return None
+    from tl_core import data
+
+    return data.load_dataset(choice.config_name)
+
+
+def labels_per_class() -> int | None:
+    v = get("labels_per_class")
+    return int(v) if v else None
+
+
+# ---- the model settings --------------------------------------------------------------------
+def effective_backbone(kind: str | None) -> str:
+    """The chosen backbone if it fits the data kind, else the default for that kind."""
+    family = FAMILY.get(kind or "image", "vision")
+    name = get("backbone")
+    if name in backbone_names(family):
+        return name
+    return DEFAULT_BACKBONE[kind or "image"]
+
+
+def default_depth(n_blocks: int) -> int:
+    return max(0, min(n_blocks, round(n_blocks / 2)))
+
+
+def freeze_depth(n_blocks: int) -> int:
+    v = get("freeze_depth")
+    return default_depth(n_blocks) if v is None else max(0, min(int(v), n_blocks))
+
+
+def effective_lr(mode: str) -> float:
+    v = get("lr")
+    return DEFAULT_LR[mode] if v in (None, "auto") else float(v)
+
+
+def trainable_params(info: dict, n_classes: int, mode: str, depth: int) -> tuple[int, int, int]:
+    """(trainable, total, head) from describe() alone: no model is built."""
+    head = info["feature_dim"] * n_classes + n_classes
+    counts = info["block_params"]
+    total = sum(counts) + head
+    if mode == "frozen":
+        trainable = head
+    elif mode == "finetune":
+        trainable = sum(counts[depth:]) + head
+    else:
+        trainable = total
+    return trainable, total, head
+
+
+def build_config(choice: DataChoice) -> TrainConfig:
+    """The TrainConfig the Start button submits, from the kept settings."""
+    backbone = effective_backbone(choice.kind)
+    info = describe(backbone)
+    mode = get("mode")
+    n_blocks = len(info["blocks"])
+    image_size = get("image_size")
+    if info.get("fixed_image_size"):
+        image_size = info["fixed_image_size"]
+    lr = get("lr")
+    cfg = TrainConfig(
+        data=choice.config_name or DEFAULT_DATA,
+        backbone=backbone,
+        mode=mode,
+        freeze_depth=freeze_depth(n_blocks) if mode == "finetune" else None,
+        epochs=int(get("epochs")),
+        lr=None if lr in (None, "auto") else float(lr),
+        batch_size=int(get("batch_size")),
+        image_size=int(image_size) if image_size and info["family"] == "vision" else None,
+        labels_per_class=labels_per_class(),
+        val_per_class=int(get("val_per_class")),
+        augment=bool(get("augment")) and info["family"] == "vision",
+        seed=int(get("seed")),
+        pretrained=not bool(get("random_init")),
+        max_length=int(get("max_length")),
+        text_column=(get("text_column") or None) if choice.source == UPLOAD else None,
+        label_column=(get("label_column") or None) if choice.source == UPLOAD else None,
+    )
+    cfg.validate()
+    return cfg
+
+
+# ---- errors ------------------------------------------------------------------------------------
+def user_error(err: Exception) -> str | None:
+    """The one-line message for errors a user can fix (tl_core's ValueErrors), else None."""
+    if isinstance(err, ValueError) or type(err).__name__ in ("DataError", "BackboneError", "ConfigError",
+                                                             "WeightsUnavailable", "DeviceError", "ExportError"):
+        return str(err)
+    return None

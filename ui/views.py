@@ -1,0 +1,178 @@
+"""Drawing a training job (live or finished): shared by the Train and Home pages.
+
+Everything here runs on the script thread and reads only snapshots
+(`JobManager.snapshot`) or store records: the worker threads never touch st.*.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from tl_core import plots
+from tl_core.jobs import Job
+
+from . import state
+
+STATE_ICONS = {"queued": "⏳", "preparing": "⚙️", "running": "🏃", "completed": "✅", "cancelled": "⛔", "failed": "❌"}
+
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "?"
+    s = max(0.0, float(s))
+    if s < 60:
+        return f"{s:.0f} s"
+    m, sec = divmod(int(round(s)), 60)
+    return f"{m} min {sec} s" if m < 60 else f"{m // 60} h {m % 60} min"
+
+
+def job_record(job: Job) -> dict:
+    """A job as a run record (the shape the store returns), for tl_core.plots."""
+    return {"run_id": job.run_id or job.job_id, "status": job.state, "config": job.config.to_dict(),
+            "summary": job.summary, "history": job.history, "created_at": str(job.submitted_at),
+            "device": job.device, "error": job.error}
+
+
+def progress_text(job: Job, active: int | None = None) -> str:
+    if job.state == "queued":
+        active = state.manager().active_count() if active is None else active
+        runs = "run is" if active == 1 else "runs are"
+        return f"queued (position {job.queue_position}) — {active} {runs} training on this server"
+    if job.state == "preparing":
+        return "preparing: loading the data and the weights…"
+    if job.state == "running":
+        if job.global_step == 0:
+            return f"running: {job.messages[-1] if job.messages else 'computing features…'}"
+        eta = f" · ~{fmt_seconds(job.eta_s)} left" if job.eta_s is not None else ""
+        return f"epoch {job.epoch}/{job.epochs} · step {job.step}/{job.steps_per_epoch}{eta}"
+    if job.state == "completed":
+        return f"completed in {fmt_seconds(job.summary.get('wall_s'))}"
+    if job.state == "cancelled":
+        return f"cancelled after {len(job.history)} of {job.epochs} epochs"
+    return f"failed: {job.error}"
+
+
+def progress_value(job: Job) -> float:
+    if job.state == "completed":
+        return 1.0
+    return max(0.0, min(1.0, job.progress))
+
+
+def describe_config(cfg: dict) -> str:
+    mode = plots.mode_label(cfg.get("mode"))
+    if cfg.get("mode") == "finetune" and cfg.get("freeze_depth") is not None:
+        mode += f" (k={cfg['freeze_depth']})"
+    lpc = cfg.get("labels_per_class")
+    return (f"{cfg.get('data')} · {cfg.get('backbone')} · {mode} · "
+            f"{'all' if lpc is None else lpc} labels/class · {cfg.get('epochs')} epochs")
+
+
+def render_result(record: dict, key: str) -> None:
+    """Final metrics, confusion matrix and per-class table of a completed run record."""
+    summary = record.get("summary") or {}
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Best val accuracy", plots.format_pct(summary.get("best_val_acc"), 1))
+    c2.metric("Final val accuracy", plots.format_pct(summary.get("final_val_acc"), 1))
+    if summary.get("trainable_params") is not None:
+        c3.metric("Trained parameters", plots.format_params(summary["trainable_params"]),
+                  help=plots.trainable_summary(summary["trainable_params"], summary.get("total_params") or 0))
+    c4.metric("Training examples", f"{summary.get('n_train', '?')} / val {summary.get('n_val', '?')}")
+    wall = summary.get("wall_s")
+    device = summary.get("device") or record.get("device") or "?"
+    st.markdown(f"**took {wall:.1f} s on {device}**" if wall is not None else f"ran on {device}")
+    if summary.get("cached_boundary"):
+        st.caption(f"Activations were cached ({summary['cached_boundary']}): the frozen blocks ran once, not every epoch.")
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(plots.confusion_matrix(summary.get("confusion_matrix"), summary.get("classes")),
+                        width="stretch", key=f"{key}_cm")
+    with right:
+        per_class = summary.get("per_class") or []
+        if per_class:
+            st.markdown("**Per class** (validation)")
+            df = pd.DataFrame(per_class)
+            st.dataframe(df, hide_index=True, width="stretch", key=f"{key}_per_class",
+                         column_config={c: st.column_config.NumberColumn(format="%.2f")
+                                        for c in ("precision", "recall", "f1")})
+
+
+def render_record(record: dict, key: str) -> None:
+    """A run from the store (after a restart, or any finished run)."""
+    status = record.get("status")
+    cfg = record.get("config") or {}
+    st.markdown(f"{STATE_ICONS.get(status, '')} **Run {record['run_id']}** — {describe_config(cfg)}")
+    st.caption(f"status: {status}")
+    st.plotly_chart(plots.learning_curves(record.get("history"), cfg.get("mode")), width="stretch", key=f"{key}_curves")
+    if status == "completed":
+        render_result(record, key)
+    elif status == "failed":
+        st.error(record.get("error") or "the run failed")
+
+
+def render_job(job: Job, key: str, *, cancel_key: str | None = "cancel_run") -> None:
+    """One job: status, progress bar, Cancel, live curves, and the results once done."""
+    cfg = job.config.to_dict()
+    run = f"Run {job.run_id}" if job.run_id else f"Job {job.job_id}"
+    st.markdown(f"{STATE_ICONS.get(job.state, '')} **{run}** — {describe_config(cfg)}")
+    text = progress_text(job)
+    if job.state == "failed":
+        st.error(job.error or "the run failed")
+    elif job.state == "cancelled":
+        st.warning(text)
+    else:
+        st.progress(progress_value(job), text=text)
+    if not job.done and cancel_key:
+        st.button("Cancel", key=cancel_key, on_click=state.manager().cancel, args=(job.job_id,),
+                  help="Stops the run within one batch; what it learned so far is kept in the curves.")
+    for msg in job.messages[-2:]:
+        st.caption(msg)
+    if job.state in ("running", "completed", "cancelled") and job.epochs:
+        st.plotly_chart(plots.learning_curves(job.history, cfg.get("mode")), width="stretch", key=f"{key}_curves")
+    if job.state == "completed":
+        render_result(job_record(job), key)
+
+
+def live(render, *, active: bool) -> None:
+    """Call `render()` inside a fragment that polls while `active` and reruns the page once when it ends.
+
+    `render()` returns True while something it shows is still running.
+    """
+    @st.fragment(run_every=state.POLL_S if active else None)
+    def _fragment() -> None:
+        still = render()
+        if active and not still:
+            st.rerun()  # a last full rerun: stop polling, refresh the rest of the page
+
+    _fragment()
+
+
+def record_summary_rows(records: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        cfg, summary = r.get("config") or {}, r.get("summary") or {}
+        k = summary.get("freeze_depth", cfg.get("freeze_depth"))
+        if k is None:
+            k = 0 if cfg.get("mode") == "scratch" else None
+        best = summary.get("best_val_acc")
+        if best is None and r.get("history"):
+            best = max(h["val_acc"] for h in r["history"])
+        rows.append({
+            "run": r["run_id"],
+            "when": (r.get("created_at") or "").replace("T", " ")[:19],
+            "status": r.get("status"),
+            "data": cfg.get("data"),
+            "backbone": cfg.get("backbone"),
+            "mode": cfg.get("mode"),
+            "k": k,
+            "labels/class": cfg.get("labels_per_class"),  # empty = all
+            "best val acc": best,
+            "final val acc": summary.get("final_val_acc"),
+            "seconds": summary.get("wall_s"),
+            "device": r.get("device"),
+            "owner": r.get("owner"),
+        })
+    return pd.DataFrame(rows, columns=["run", "when", "status", "data", "backbone", "mode", "k", "labels/class",
+                                       "best val acc", "final val acc", "seconds", "device", "owner"])
