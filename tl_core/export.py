@@ -13,7 +13,6 @@ CLI: `python -m tl_core export RUN_ID --out FILE.zip` and
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -69,7 +68,8 @@ def onnx_wrapper(model):
 
 
 def export_onnx(model, path: Path, opset: int = ONNX_OPSET) -> Path:
-    """Export a vision TransferModel to ONNX (input "image" uint8 [N,3,S,S], output "logits"), dynamic batch.
+    """Export a vision TransferModel (moved to CPU, eval mode) to ONNX: input "image" uint8 [N,3,S,S],
+    output "logits" [N,classes], dynamic batch.
 
     The TorchScript exporter (dynamo=False) goes first: for these networks it takes
     1-5 s and writes one self-contained file, where the dynamo exporter takes ~15 s.
@@ -88,7 +88,7 @@ def export_onnx(model, path: Path, opset: int = ONNX_OPSET) -> Path:
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # ViT's fused attention kernel has no ONNX form
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice, tracer warnings
             try:
                 torch.onnx.export(wrapper, (example,), str(path), dynamo=False, opset_version=opset,

@@ -1,0 +1,176 @@
+"""Training through the Streamlit pages (AppTest, the real engine): start, watch, cancel, queue,
+compare, delete, predict, export, and the classroom demo.
+
+Tiny settings (digits, 32 px, 5 labels and 5 validation items per class, mobilenet_v2 frozen)
+finish in seconds on two CPU cores. One training slot (TL_MAX_CONCURRENT_RUNS=1) so the queue
+shows. The tests share one run store and run in file order.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SHARED: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def env(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TL_DATA_DIR", str(tmp_path_factory.mktemp("tl_app_runs")))
+    mp.setenv("TL_MAX_CONCURRENT_RUNS", "1")
+    mp.setenv("TL_DEMO_EPOCHS", "1")
+    mp.setenv("TL_DEMO_LABELS_PER_CLASS", "5")
+    yield
+    from ui import state  # leave no training thread behind
+
+    manager = state._manager(state.data_root(), 1)
+    for job in manager.jobs():
+        manager.cancel(job.job_id)
+    for job in manager.jobs():
+        manager.wait(job.job_id, timeout=120)
+    mp.undo()
+
+
+def new_app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update(query)
+    return at.run()
+
+
+def go(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "success", "warning", "error")
+             for e in at.get(kind) if isinstance(getattr(e, "value", None), str)]
+    parts += [p.proto.text for p in at.get("progress")]
+    return "\n".join(parts)
+
+
+def poll(at: AppTest, done, timeout: float = 120, every: float = 0.3) -> AppTest:
+    """Rerun like the polling fragment does until `done(at)`; fail with what the page said."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+        time.sleep(every)
+    raise AssertionError(f"timed out; the page said:\n{texts(at)}")
+
+
+def tiny_settings(at: AppTest, *, mode="frozen", epochs=2, labels=5) -> AppTest:
+    go(at, "data")
+    at.radio(key="data_source").set_value("builtin:digits").run()
+    at.number_input(key="labels_per_class").set_value(labels).run()
+    at.number_input(key="val_per_class").set_value(5).run()
+    go(at, "model")
+    at.radio(key="mode").set_value(mode).run()
+    at.number_input(key="image_size").set_value(32).run()
+    at.number_input(key="epochs").set_value(epochs).run()
+    return go(at, "train")
+
+
+def test_tiny_run_finishes_and_shows_results():
+    at = tiny_settings(new_app())
+    assert "digits · 10 classes · 5 labels/class" in texts(at) and "2 epochs" in texts(at)
+    assert at.button(key="start_run").label == "Start training"
+    at.button(key="start_run").click().run()
+    assert not at.exception
+    job_id = at.session_state["active_job"]
+    poll(at, lambda a: "took" in texts(a))
+    page = texts(at)
+    assert "completed" in page and " on cpu" in page
+    assert any(m.label == "Best val accuracy" for m in at.metric)
+    assert any(df.value.shape == (10, 5) for df in at.dataframe)  # per-class table
+    assert at.session_state["active_job"] == job_id  # reruns and polls never started another run
+    from ui import state
+
+    jobs = state.manager().jobs(at.session_state["owner"])
+    assert [j.job_id for j in jobs] == [job_id]
+    SHARED.update(owner=at.session_state["owner"], run_id=jobs[0].run_id)
+
+    # Moving widgets afterwards does not start or break anything; the run stays visible after a page trip.
+    go(at, "model")
+    at.number_input(key="epochs").set_value(3).run()
+    go(at, "train")
+    assert "took" in texts(at) and len(state.manager().jobs(SHARED["owner"])) == 1
+
+    # A refresh (new session, same URL) still shows the run.
+    again = go(new_app(s=SHARED["owner"]), "train")
+    assert SHARED["run_id"] in texts(again) and "took" in texts(again)
+
+
+def test_queue_and_cancel():
+    at = tiny_settings(new_app(), mode="scratch", epochs=200, labels=0)
+    at.button(key="start_run").click().run()
+    long_job = at.session_state["active_job"]
+    poll(at, lambda a: "epoch 1/200" in texts(a))  # training, mid-epoch
+    at.button(key="start_run").click().run()  # one slot: the second run waits
+    queued = at.session_state["active_job"]
+    assert queued != long_job
+    assert "queued (position 1) — 1 run is training on this server" in texts(at)
+
+    at.button(key="cancel_run").click().run()  # cancels the run on view: the queued one
+    poll(at, lambda a: "cancelled after 0 of 200 epochs" in texts(a), timeout=30)
+
+    at.selectbox(key="train_view").set_value(long_job).run()
+    at.button(key="cancel_run").click().run()
+    poll(at, lambda a: "cancelled after" in texts(a) and at.session_state["train_view"] == long_job, timeout=30)
+    from ui import state
+
+    assert state.manager().snapshot(long_job).state == "cancelled"
+
+
+def test_predict_and_export():
+    at = go(new_app(s=SHARED["owner"]), "predict")
+    assert at.selectbox(key="predict_run").value == SHARED["run_id"]  # this session's run comes first
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((40, 30, 3), dtype=np.uint8)).save(buf, "PNG")
+    at.file_uploader(key="predict_files").set_value(
+        [("seven.png", buf.getvalue(), "image/png"), ("bad.png", b"garbage", "image/png")]).run()
+    assert not at.exception
+    assert at.error and "bad.png" in at.error[0].value and "unreadable image" in at.error[0].value
+    assert any(p in texts(at) for p in ("%)",))  # "**3** (41.2%)": the top class and its probability
+    assert at.download_button(key="download_model").label == "Download model (zip)"
+
+
+def test_compare_lists_and_deletes():
+    at = go(new_app(s=SHARED["owner"]), "compare")
+    table = at.dataframe[0].value
+    assert SHARED["run_id"] in set(table["run"])
+    assert {"run", "when", "status", "data", "backbone", "mode", "k", "labels/class", "best val acc",
+            "final val acc", "seconds", "device"} <= set(table.columns)
+    assert at.download_button(key="download_csv") is not None
+    assert "over training from scratch" in texts(at)
+    at.multiselect(key="delete_runs").set_value([SHARED["run_id"]]).run()
+    at.button(key="delete_runs_btn").click().run()
+    assert not at.exception
+    from ui import state
+
+    assert state.store().get_run(SHARED["run_id"]) is None
+    assert "Deleted 1 run" in texts(at)
+
+
+def test_classroom_demo():
+    at = new_app()
+    at.button(key="run_demo").click().run()
+    at.button(key="run_demo").click().run()  # a second click while it runs starts nothing
+    assert "already running" in texts(at)
+    from ui import state
+
+    assert len(state.manager().jobs(at.session_state["owner"])) == 3
+    poll(at, lambda a: "over training from scratch" in "\n".join(s.value for s in a.success), timeout=180)
+    assert len(state.manager().jobs(at.session_state["owner"])) == 3
+    assert all(j.state == "completed" for j in state.manager().jobs(at.session_state["owner"]))
