@@ -36,7 +36,7 @@ def new_app(**query) -> AppTest:
 
 
 def go(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -77,6 +77,13 @@ def test_every_page_renders():
     for page in PAGES[1:] + ["home"]:
         go(at, page)
         assert at.title[0].value in ("Transfer Lab", page.capitalize())
+
+
+def test_no_legacy_pages_folder():
+    """A folder named pages/ beside app.py switches Streamlit to its old multipage mode for the whole server
+    whenever the first visitor opens a deep link (/train): that run skips app.py and st.navigation.
+    The page files therefore live in app_pages/."""
+    assert not (Path(APP).parent / "pages").exists()
 
 
 def test_owner_is_kept_in_the_url():

@@ -17,6 +17,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+pytestmark = pytest.mark.slow  # real training runs
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SHARED: dict = {}
 
@@ -28,6 +30,7 @@ def env(tmp_path_factory):
     mp.setenv("TL_MAX_CONCURRENT_RUNS", "1")
     mp.setenv("TL_DEMO_EPOCHS", "1")
     mp.setenv("TL_DEMO_LABELS_PER_CLASS", "5")
+    mp.setenv("TL_DEMO_VAL_PER_CLASS", "5")
     yield
     from ui import state  # leave no training thread behind
 
@@ -46,7 +49,7 @@ def new_app(**query) -> AppTest:
 
 
 def go(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -171,6 +174,6 @@ def test_classroom_demo():
     from ui import state
 
     assert len(state.manager().jobs(at.session_state["owner"])) == 3
-    poll(at, lambda a: "over training from scratch" in "\n".join(s.value for s in a.success), timeout=180)
+    poll(at, lambda a: "over training from scratch" in "\n".join(s.value for s in a.success), timeout=180, every=1)
     assert len(state.manager().jobs(at.session_state["owner"])) == 3
     assert all(j.state == "completed" for j in state.manager().jobs(at.session_state["owner"]))

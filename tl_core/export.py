@@ -67,6 +67,32 @@ def onnx_wrapper(model):
     return OnnxWrapper().eval()
 
 
+def _uneven_adaptive_pool(wrapper, example) -> bool:
+    """Whether an adaptive average pool's output size does not divide its input (VGG at small image sizes).
+
+    The TorchScript exporter fails on those, and dumps the whole graph to stdout
+    while failing, so such models go straight to the dynamo exporter.
+    """
+    import torch
+
+    uneven, hooks = [], []
+
+    def check(module, inputs, output):
+        h, w = inputs[0].shape[-2:]
+        uneven.append(h % output.shape[-2] != 0 or w % output.shape[-1] != 0)
+
+    for m in wrapper.modules():
+        if isinstance(m, torch.nn.AdaptiveAvgPool2d):
+            hooks.append(m.register_forward_hook(check))
+    try:
+        with torch.no_grad():
+            wrapper(example)
+    finally:
+        for h in hooks:
+            h.remove()
+    return any(uneven)
+
+
 def export_onnx(model, path: Path, opset: int = ONNX_OPSET) -> Path:
     """Export a vision TransferModel (moved to CPU, eval mode) to ONNX: input "image" uint8 [N,3,S,S],
     output "logits" [N,classes], dynamic batch.
@@ -91,6 +117,8 @@ def export_onnx(model, path: Path, opset: int = ONNX_OPSET) -> Path:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice, tracer warnings
             try:
+                if _uneven_adaptive_pool(wrapper, example):
+                    raise NotImplementedError("the TorchScript exporter cannot express this pooling")
                 torch.onnx.export(wrapper, (example,), str(path), dynamo=False, opset_version=opset,
                                   dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, **names)
             except Exception:

@@ -174,5 +174,9 @@ def record_summary_rows(records: list[dict[str, Any]]) -> pd.DataFrame:
             "device": r.get("device"),
             "owner": r.get("owner"),
         })
-    return pd.DataFrame(rows, columns=["run", "when", "status", "data", "backbone", "mode", "k", "labels/class",
-                                       "best val acc", "final val acc", "seconds", "device", "owner"])
+    df = pd.DataFrame(rows, columns=["run", "when", "status", "data", "backbone", "mode", "k", "labels/class",
+                                     "best val acc", "final val acc", "seconds", "device", "owner"])
+    for col in ("k", "labels/class"):
+        df[col] = df[col].astype("Int64")  # whole numbers; empty stays empty (labels/class: all)
+    df["seconds"] = df["seconds"].astype(float).round(1)
+    return df

@@ -32,8 +32,9 @@ if not runs:
 table = views.record_summary_rows(runs)
 if dataset != ALL:
     table = table.sort_values("best val acc", ascending=False, na_position="last")
-shown = table.drop(columns=["owner"]).copy()
-shown.insert(1, "mine", table["owner"] == owner)
+table.insert(1, "mine", table["owner"] == owner)
+table = table.drop(columns=["owner"])  # owner ids are session keys: never shown
+shown = table
 st.dataframe(
     shown, hide_index=True, width="stretch", key="runs_table",
     column_config={

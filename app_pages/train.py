@@ -30,7 +30,7 @@ if cfg is not None and info is not None:
     mode_text = plots.mode_label(cfg.mode) + (f" (k={cfg.freeze_depth})" if cfg.mode == "finetune" else "")
     if cfg.mode != "scratch" and not cfg.pretrained:
         mode_text += ", random initialisation"
-    size = cfg.image_size or "auto"
+    size = f"{cfg.image_size} px" if cfg.image_size else "auto"
     rows = {
         "Data": f"{choice.label} · {n_classes} classes · "
                 f"{cfg.labels_per_class or 'all'} labels/class · {cfg.val_per_class} validation/class · seed {cfg.seed}",
@@ -39,7 +39,7 @@ if cfg is not None and info is not None:
         "What trains": report.describe_freeze(info["blocks"], depth, cfg.mode),
         "Trainable parameters": f"{trainable:,} of {total:,} ({100 * trainable / total:.1f}%)",
         "Hyperparameters": f"{cfg.epochs} epochs · lr {cfg.effective_lr:g} · batch {cfg.batch_size}"
-                           + (f" · image {size} px" if info["family"] == "vision" else f" · {cfg.max_length} tokens")
+                           + (f" · image size {size}" if info["family"] == "vision" else f" · {cfg.max_length} tokens")
                            + (" · augmentation" if cfg.augment else ""),
     }
     st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows.items()))
@@ -83,10 +83,6 @@ if st.session_state.get("start_error"):
 # ---- this session's runs -------------------------------------------------------------------------------
 st.divider()
 my_jobs = [j for j in manager.jobs(owner) if j.label == "train"]
-busy = manager.active_count()
-if busy:
-    st.caption(f"{busy} of {manager.max_concurrent} training slots busy on this server.")
-
 if my_jobs:
     ids = [j.job_id for j in my_jobs][::-1]  # newest first
     by_id = {j.job_id: j for j in my_jobs}
@@ -103,6 +99,8 @@ if my_jobs:
     def draw() -> bool:
         job = manager.snapshot(view_id)
         views.render_job(job, key="train")
+        if not job.done:
+            st.caption(f"{manager.active_count()} of {manager.max_concurrent} training slots busy on this server.")
         return not job.done
 
     views.live(draw, active=first is not None and not first.done)

@@ -23,8 +23,6 @@ st.markdown("**Try it:** pick data on the *Data* page, a backbone and a freeze d
 
 # ---- the classroom demo ----------------------------------------------------------------------
 st.header("Classroom demo")
-st.write("The same MobileNetV2, the same 25 animal silhouettes per class, the same split and the same initial "
-         "head, trained three ways. Watch which one learns fastest.")
 
 
 def _env_int(name: str) -> int | None:
@@ -41,6 +39,8 @@ def _demo_configs():
         overrides["epochs"] = _env_int("TL_DEMO_EPOCHS")
     if _env_int("TL_DEMO_LABELS_PER_CLASS"):
         overrides["labels_per_class"] = _env_int("TL_DEMO_LABELS_PER_CLASS")
+    if _env_int("TL_DEMO_VAL_PER_CLASS"):
+        overrides["val_per_class"] = _env_int("TL_DEMO_VAL_PER_CLASS")
     return demo.classroom_demo_configs(**overrides)
 
 
@@ -72,6 +72,11 @@ def cancel_demo() -> None:
     for job in _demo_jobs():
         state.manager().cancel(job.job_id)
 
+
+_base = _demo_configs()[0]
+st.write(f"The same {_base.backbone}, the same {_base.labels_per_class} {_base.data.split(':', 1)[-1]} images per "
+         f"class, the same split and the same initial head, trained three ways for {_base.epochs} epochs. "
+         "Watch which one learns fastest.")
 
 st.button("Run the classroom demo", key="run_demo", type="primary", on_click=start_demo,
           help="Starts three short training runs on this server (under a minute on two CPU cores).")

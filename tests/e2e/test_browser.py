@@ -1,0 +1,375 @@
+"""Transfer Lab in a real headless chromium against the real Streamlit server, with real training.
+
+One server for the whole file (conftest.py); every test opens its own browser context (a student).
+Tests run in file order and pass the trained run along (`shared`); run alone, a test trains what it
+needs itself. Each test saves a screenshot of the page it exercised to assets/screenshots/.
+
+Run: .venv/bin/python -m pytest -q -m e2e tests/e2e
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "assets" / "screenshots"
+MAX_SHOT_BYTES = 400_000
+DEMO_EPOCHS = 2  # conftest.SERVER_ENV
+DEMO_TIMEOUT_S = 240
+RUN_TIMEOUT_MS = 180_000
+
+# Tiny run on the Train page: digits, 10 labels and 5 validation images per class, 32 px, 2 epochs.
+TINY = {"data": "digits", "labels": 10, "val": 5, "epochs": 2, "image_size": 32}
+
+_POINTS_JS = """(sel) => { const g = document.querySelector(sel + ' .js-plotly-plot');
+    if (!g || !g.data) return -1;
+    return g.data.reduce((n, t) => n + ((t.x && t.x.length) || 0), 0); }"""
+_RUN_ID = re.compile(r"\bRun ([0-9a-f]{6,}) —")
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+def shot(page: Page, name: str) -> Path:
+    """A full-page PNG, or the viewport only if the full page would weigh more than MAX_SHOT_BYTES."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    data = page.screenshot(full_page=True, animations="disabled")
+    if len(data) > MAX_SHOT_BYTES:
+        data = page.screenshot(animations="disabled")
+    path.write_bytes(data)
+    return path
+
+
+def script_done(page: Page, action, timeout: float = 60_000) -> None:
+    """Do `action` and wait until a script run that started after it has finished.
+
+    Counts the app's `data-test-script-state` changes to notRunning after the action, so a rerun
+    that is over before we look is not missed, and an old state is not mistaken for the new one.
+    """
+    page.evaluate("""() => {
+        const app = document.querySelector('.stApp');
+        window.__tlDone = 0;
+        if (window.__tlObs) window.__tlObs.disconnect();
+        window.__tlObs = new MutationObserver(() => {
+            if (app.getAttribute('data-test-script-state') === 'notRunning') window.__tlDone++;
+        });
+        window.__tlObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    }""")
+    action()
+    page.wait_for_function("() => window.__tlDone > 0", timeout=timeout)
+
+
+def open_app(page: Page, base: str, path: str = "", owner: str | None = None) -> str:
+    """Load a page by URL (a new Streamlit session; `owner` brings back a session's runs); returns the owner id."""
+    page.goto(f"{base}/{path}" + (f"?s={owner}" if owner else ""))
+    page.wait_for_selector('.stApp[data-test-script-state="notRunning"]', timeout=90_000)
+    expect(page).to_have_url(re.compile(r"[?&]s=[0-9a-f]{8,32}"))
+    return parse_qs(urlparse(page.url).query)["s"][0]
+
+
+def nav(page: Page, slug: str, title: str) -> None:
+    """Switch page through the sidebar navigation (same session, settings kept)."""
+    link = page.locator(f'a[data-testid="stSidebarNavLink"][href$="/{slug}"]')
+    script_done(page, link.click, timeout=90_000)
+    expect(page.locator("h1").filter(has_text=title).first).to_be_visible()
+
+
+def set_number(page: Page, key: str, value: int) -> None:
+    box = page.locator(f".st-key-{key} input")
+    if box.input_value() == str(value):
+        return
+    script_done(page, lambda: (box.fill(str(value)), box.press("Enter")))
+    expect(box).to_have_value(str(value))
+
+
+def pick_radio(page: Page, key: str, text: str) -> None:
+    option = page.locator(f".st-key-{key} label").filter(has_text=text).first
+    if option.locator("input").is_checked():
+        return
+    script_done(page, option.click)
+    expect(option.locator("input")).to_be_checked()
+
+
+def metric_value(page: Page, label: str) -> str:
+    m = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return m.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def chart_points(page: Page, key: str) -> int:
+    """Points drawn by the plotly chart of element key `key` (-1: no chart yet)."""
+    return page.evaluate(_POINTS_JS, f".st-key-{key}")
+
+
+def configure(page: Page, *, data: str, labels: int, val: int, epochs: int, image_size: int,
+              mode: str | None = None) -> None:
+    """Pick data and settings the way a student does: Data page, then Model page."""
+    nav(page, "data", "Data")
+    pick_radio(page, "data_source", f"{data} —")
+    set_number(page, "labels_per_class", labels)
+    set_number(page, "val_per_class", val)
+    expect(page.get_by_text(re.compile(rf"Split: [\d,]+ training, {10 * val} validation items"))).to_be_visible()
+    nav(page, "model", "Model")
+    if mode:
+        pick_radio(page, "mode", mode)
+    set_number(page, "epochs", epochs)
+    set_number(page, "image_size", image_size)
+
+
+def start_training(page: Page) -> None:
+    button = page.locator(".st-key-start_run").get_by_role("button", name="Start training")
+    expect(button).to_be_enabled()
+    button.click()
+
+
+def wait_completed(page: Page, epochs: int) -> str:
+    """Wait for the shown run to complete; check the final metrics and curves; return its run id."""
+    expect(page.locator('[data-testid="stMetric"]').filter(has_text="Best val accuracy")).to_be_visible(
+        timeout=RUN_TIMEOUT_MS)
+    expect(page.locator('[data-testid="stMarkdownContainer"]').filter(has_text=re.compile(r"took [\d.]+ s on")))\
+        .to_be_visible()
+    assert re.fullmatch(r"\d+(\.\d)?%", metric_value(page, "Best val accuracy")), metric_value(page, "Best val accuracy")
+    expect(page.locator(".st-key-train_curves .js-plotly-plot")).to_be_visible()
+    expect(page.locator(".st-key-train_cm .js-plotly-plot")).to_be_visible()
+    # learning_curves draws train and val loss and accuracy: 4 traces x one point per epoch
+    page.wait_for_function(f"() => ({_POINTS_JS})('.st-key-train_curves') >= {epochs}")
+    return shown_run_id(page)
+
+
+def shown_run_id(page: Page) -> str:
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    ids = _RUN_ID.findall(text)
+    assert ids, f"no 'Run <id> —' line on the Train page:\n{text[:2000]}"
+    return ids[0]
+
+
+def tiny_run(new_context, base: str, shared: dict) -> dict:
+    """The Train page's tiny run, once per session of tests: {"owner", "run_id"}."""
+    if "tiny" not in shared:
+        page = new_context().new_page()
+        owner = open_app(page, base)
+        configure(page, **TINY)
+        nav(page, "train", "Train")
+        start_training(page)
+        shared["tiny"] = {"owner": owner, "run_id": wait_completed(page, TINY["epochs"])}
+    return shared["tiny"]
+
+
+def png_bytes(color, size=(32, 32), digit: str | None = None) -> bytes:
+    img = Image.new("RGB", size, tuple(int(c) for c in color))
+    if digit is not None:
+        ImageDraw.Draw(img).text((size[0] // 3, size[1] // 4), digit, fill=(255, 255, 255))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def class_zip(classes: dict[str, tuple[int, int, int]], per_class: int = 12) -> bytes:
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, base in classes.items():
+            for i in range(per_class):
+                color = np.clip(np.array(base) + rng.integers(-30, 30, 3), 0, 255)
+                zf.writestr(f"shapes/{name}/{i}.png", png_bytes(color))
+    return buf.getvalue()
+
+
+def upload(page: Page, key: str, name: str, payload: bytes, mime: str = "application/zip") -> None:
+    box = page.locator(f'.st-key-{key} input[type="file"]')
+    script_done(page, lambda: box.set_input_files(files=[{"name": name, "mimeType": mime, "buffer": payload}]),
+                timeout=90_000)
+
+
+# ---- 1. Home: the classroom demo ------------------------------------------------------------------------------
+def test_home_classroom_demo(page, app_url, capsys):
+    open_app(page, app_url)
+    expect(page.locator("h1").filter(has_text="Transfer Lab")).to_be_visible()
+    button = page.locator(".st-key-run_demo").get_by_role("button", name="Run the classroom demo")
+    expect(button).to_be_enabled()
+
+    click = time.perf_counter()
+    button.click()
+    first_point = None
+    seen_counts: list[int] = []
+    progress_seen = False
+    sentence = page.get_by_text("over training from scratch")
+    while time.perf_counter() - click < DEMO_TIMEOUT_S:
+        n = chart_points(page, "demo_overlay")
+        if n > 0 and first_point is None:
+            first_point = time.perf_counter() - click
+        if n > 0 and (not seen_counts or seen_counts[-1] != n):
+            seen_counts.append(n)
+        progress_seen = progress_seen or page.locator('[data-testid="stProgress"]').count() > 0
+        if sentence.count():
+            break
+        time.sleep(0.1)
+    finished = time.perf_counter() - click
+    with capsys.disabled():
+        print(f"\n[e2e] classroom demo ({DEMO_EPOCHS} epochs): first chart point "
+              f"{'never' if first_point is None else f'{first_point:.1f} s'} after the click, "
+              f"finished after {finished:.1f} s; points seen {seen_counts}")
+
+    expect(sentence.first).to_be_visible(timeout=1)  # fails here if the demo did not finish in time
+    assert progress_seen, "no progress bar while the three runs trained"
+    assert first_point is not None, "the overlay chart never got a point"
+    assert len(seen_counts) >= 2 and seen_counts == sorted(seen_counts), f"chart did not grow: {seen_counts}"
+    page.wait_for_function(f"() => ({_POINTS_JS})('.st-key-demo_overlay') === {3 * DEMO_EPOCHS}")
+    expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
+    expect(page.locator(".st-key-demo_gap .js-plotly-plot")).to_be_visible()
+    for label in ("Feature extraction (frozen)", "Fine-tune", "From scratch"):
+        expect(page.get_by_text(re.compile(rf"{re.escape(label)}: completed in"))).to_be_visible()
+    shot(page, "home-demo")
+
+
+# ---- 2. Data: upload, report, bad uploads keep the dataset ----------------------------------------------------
+def test_data_upload_and_bad_upload(page, app_url):
+    open_app(page, app_url, "data")
+    expect(page.locator("h1").filter(has_text="Data")).to_be_visible()
+    pick_radio(page, "data_source", "Upload your own")
+
+    good = class_zip({"red": (200, 30, 30), "green": (30, 180, 30), "blue": (30, 30, 200)})
+    upload(page, "upload", "shapes.zip", good)
+    report = page.locator("h2").filter(has_text="Report: your upload shapes.zip")
+    expect(report).to_be_visible()
+    expect(page.get_by_text(re.compile(r"3 classes:.*blue \(12\).*green \(12\).*red \(12\)"))).to_be_visible()
+    assert metric_value(page, "Classes") == "3"
+    assert metric_value(page, "Items") == "36"
+
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    for name, payload in [("broken.zip", b"this is not a zip archive at all"),
+                          ("one-class.zip", class_zip({"red": (200, 30, 30)}, per_class=6))]:
+        upload(page, "upload", name, payload)
+        expect(errors.filter(has_text=name)).to_be_visible()
+        expect(page.get_by_text("Still using the previously loaded dataset: shapes.zip")).to_be_visible()
+        expect(report).to_be_visible()
+        assert metric_value(page, "Classes") == "3"
+    shot(page, "data")
+
+
+# ---- 3. Model: the freeze-depth slider moves the trainable-parameter count -------------------------------------
+def test_model_freeze_slider(page, app_url):
+    open_app(page, app_url, "model")
+    expect(page.locator("h1").filter(has_text="Model")).to_be_visible()
+    slider = page.locator('.st-key-freeze_depth input[type="range"]')
+    expect(slider).to_have_count(1)
+    before = metric_value(page, "Trainable parameters")
+    start = int(slider.get_attribute("aria-valuetext") or slider.input_value())
+    max_depth = int(slider.get_attribute("max"))
+
+    counts = [before]
+    for key, expected_depth in [("ArrowRight", min(start + 1, max_depth)), ("Home", 0)]:
+        slider.focus()
+        script_done(page, lambda: slider.press(key))
+        expect(slider).to_have_value(str(expected_depth))
+        expect(page.locator('[data-testid="stMetric"]').filter(has_text="Trainable parameters")
+               .locator('[data-testid="stMetricValue"]')).not_to_have_text(counts[-1])
+        counts.append(metric_value(page, "Trainable parameters"))
+    as_int = [int(c.replace(",", "")) for c in counts]
+    assert as_int[0] < as_int[1] < as_int[2], counts  # frozen head only < fine-tune k+1 < fine-tune everything
+    # moving the slider switched the mode to fine-tune
+    expect(page.locator(".st-key-mode label").filter(has_text="Fine-tune").locator("input")).to_be_checked()
+    shot(page, "model")
+
+
+# ---- 4. Train: a tiny run to the end, then a longer one cancelled ----------------------------------------------
+def test_train_run_and_cancel(new_context, app_url, shared):
+    page = new_context().new_page()
+    owner = open_app(page, app_url)
+    configure(page, **TINY)
+    nav(page, "train", "Train")
+    summary = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="Hyperparameters:").first
+    expect(summary).to_contain_text("2 epochs")
+    expect(summary).to_contain_text("image size 32 px")
+    expect(summary).to_contain_text("10 labels/class")
+    expect(page.get_by_text("Trainable parameters:")).to_be_visible()
+
+    start_training(page)
+    expect(page.locator('[data-testid="stProgress"]').first).to_be_visible()
+    run_id = wait_completed(page, TINY["epochs"])
+    expect(page.get_by_text(f"Run {run_id}").first).to_be_visible()
+    shared["tiny"] = {"owner": owner, "run_id": run_id}
+    shot(page, "train")
+
+    # a longer run, from scratch (no activation cache: every epoch runs the whole network), cancelled mid-run
+    configure(page, **{**TINY, "epochs": 40}, mode="From scratch")
+    nav(page, "train", "Train")
+    start_training(page)
+    progress = page.locator('[data-testid="stProgress"]').first
+    expect(progress).to_contain_text(re.compile(r"epoch \d+/40"), timeout=RUN_TIMEOUT_MS)
+    cancel = page.locator(".st-key-cancel_run").get_by_role("button", name="Cancel")
+    cancel.click()
+    expect(page.get_by_text(re.compile(r"cancelled after \d+ of 40 epochs"))).to_be_visible(timeout=60_000)
+    expect(cancel).to_have_count(0)
+    assert "Best val accuracy" not in page.locator('[data-testid="stMain"]').inner_text()
+
+
+# ---- 5. Two students at once ----------------------------------------------------------------------------------
+def test_two_students_train_at_once(new_context, app_url):
+    students = [new_context().new_page(), new_context().new_page()]
+    owners = [open_app(p, app_url) for p in students]
+    assert owners[0] != owners[1]
+    for p in students:
+        configure(p, **TINY)
+        nav(p, "train", "Train")
+    for p in students:  # both clicks within a second: both runs share the server's two training slots
+        start_training(p)
+    for p in students:
+        expect(p.locator('[data-testid="stProgress"]').first).to_be_visible()
+    ids = [wait_completed(p, TINY["epochs"]) for p in students]
+    assert ids[0] != ids[1]
+    for p, mine, other in [(students[0], ids[0], ids[1]), (students[1], ids[1], ids[0])]:
+        text = p.locator('[data-testid="stMain"]').inner_text()
+        assert _RUN_ID.findall(text) == [mine], text[:1500]
+        assert other not in text
+        expect(p.locator(".st-key-train_view")).to_have_count(0)  # one run of one's own: no run picker
+
+
+# ---- 6. Predict: a finished run on an uploaded image -------------------------------------------------------------
+def test_predict_topk(new_context, app_url, shared):
+    run = tiny_run(new_context, app_url, shared)
+    page = new_context().new_page()
+    open_app(page, app_url, "predict", owner=run["owner"])
+    expect(page.locator("h1").filter(has_text="Predict")).to_be_visible()
+    picker = page.locator(".st-key-predict_run")
+    expect(picker).to_contain_text(run["run_id"][:6])  # yours first: the tiny run is preselected
+    expect(picker).to_contain_text("yours")
+
+    upload(page, "predict_files", "seven.png", png_bytes((0, 0, 0), digit="7"), mime="image/png")
+    chart = page.locator(".st-key-topk_0 .js-plotly-plot")
+    expect(chart).to_be_visible(timeout=60_000)
+    bars = page.evaluate("""() => { const t = document.querySelector('.st-key-topk_0 .js-plotly-plot').data[0];
+        return {y: Array.from(t.y), x: Array.from(t.x)}; }""")
+    assert len(bars["y"]) == 5 and set(bars["y"]) <= {str(d) for d in range(10)}, bars
+    assert all(0 <= p <= 1 for p in bars["x"]) and sum(bars["x"]) <= 1.0001, bars
+    assert sorted(bars["x"], reverse=True) in (bars["x"], bars["x"][::-1]), bars  # ordered by probability
+    expect(page.get_by_text(re.compile(r"^\d \(\d+(\.\d)?%\)$")).first).to_be_visible()
+    shot(page, "predict")
+
+
+# ---- 7. Compare: the runs table and the charts ---------------------------------------------------------------------
+def test_compare_table_and_charts(new_context, app_url, shared):
+    run = tiny_run(new_context, app_url, shared)
+    page = new_context().new_page()
+    open_app(page, app_url, "compare", owner=run["owner"])
+    expect(page.locator("h1").filter(has_text="Compare")).to_be_visible()
+    expect(page.locator('.st-key-runs_table [data-testid="stDataFrame"]')).to_be_visible()
+    expect(page.locator(".st-key-compare_overlay .js-plotly-plot")).to_be_visible()
+    page.wait_for_function(f"() => ({_POINTS_JS})('.st-key-compare_overlay') > 0")
+    expect(page.locator(".st-key-compare_gap .js-plotly-plot")).to_be_visible()
+
+    script_done(page, page.locator(".st-key-compare_scope").get_by_role("button", name="Whole class").click)
+    expect(page.locator('.st-key-runs_table [data-testid="stDataFrame"]')).to_be_visible()
+    expect(page.locator(".st-key-compare_gap .js-plotly-plot")).to_be_visible()
+    expect(page.get_by_text("over training from scratch").first).to_be_visible()
+    shot(page, "compare")
