@@ -80,7 +80,7 @@ if meta["family"] == "vision":
     decoded = []
     for name, raw in items:
         try:
-            image, _ = data.decode_image(raw, max_short_side=data.STORED_SHORT_SIDE)
+            image, _ = data.decode_image(raw)  # full resolution, exactly as the exported predict.py reads it
         except Exception as err:
             st.error(f"{name}: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
             continue

@@ -126,3 +126,17 @@ def test_minilm_sentiment_frozen_beats_chance():
     r = training.train(TrainConfig(data="builtin:sentiment", backbone="all-MiniLM-L6-v2", mode="frozen",
                                    labels_per_class=60, val_per_class=40, epochs=10))
     assert r.summary["best_val_acc"] >= 0.5  # chance is 1/3
+
+
+@pytest.mark.slow
+def test_frozen_defaults_reach_a_tuned_linear_probe(tmp_path):
+    """Kornblith et al.'s protocol on a zip the project has never seen: default head within 3 points."""
+    from bench.shapes import shapes_zip
+    from tl_core.probe import linear_probe
+
+    path = tmp_path / "shapes.zip"
+    path.write_bytes(shapes_zip(per_class=60))
+    prep = training.prepare(TrainConfig(data=str(path), backbone="mobilenet_v2", mode="frozen", image_size=64))
+    tuned = linear_probe(prep)
+    run = training.fit(prep)
+    assert run.summary["final_val_acc"] >= tuned["val_acc"] - 0.03

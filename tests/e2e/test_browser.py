@@ -26,6 +26,8 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "assets" / "screenshots"
 MAX_SHOT_BYTES = 400_000
+MAX_SHOT_HEIGHT = 5000
+VIEWPORT = {"width": 1280, "height": 900}
 DEMO_EPOCHS = 2  # conftest.SERVER_ENV
 DEMO_TIMEOUT_S = 240
 RUN_TIMEOUT_MS = 180_000
@@ -41,10 +43,20 @@ _RUN_ID = re.compile(r"\bRun ([0-9a-f]{6,}) —")
 
 # ---- helpers ------------------------------------------------------------------------------------------
 def shot(page: Page, name: str) -> Path:
-    """A full-page PNG, or the viewport only if the full page would weigh more than MAX_SHOT_BYTES."""
+    """The whole page as a PNG (Streamlit scrolls an inner container, so the viewport is stretched to the
+    content height for the shot), or the viewport only if that would weigh more than MAX_SHOT_BYTES."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    data = page.screenshot(full_page=True, animations="disabled")
+    viewport = page.viewport_size or VIEWPORT
+    height = page.evaluate("""() => Math.max(...[document.scrollingElement,
+        ...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"], .stMain')]
+        .filter(Boolean).map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": viewport["width"], "height": max(viewport["height"], min(height, MAX_SHOT_HEIGHT))})
+    try:
+        page.wait_for_timeout(300)  # let the layout settle at the new height
+        data = page.screenshot(animations="disabled")
+    finally:
+        page.set_viewport_size(viewport)
     if len(data) > MAX_SHOT_BYTES:
         data = page.screenshot(animations="disabled")
     path.write_bytes(data)
