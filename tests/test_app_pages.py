@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest_helpers import APP, go, new_app, png
+
 PAGES = ["home", "data", "model", "train", "compare", "predict"]
 
 
@@ -29,22 +29,10 @@ def data_dir(tmp_path_factory):
     mp.undo()
 
 
-def new_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params.update(query)
-    return at.run()
 
 
-def go(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
-def png(color, size=(20, 16)) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(np.full((size[1], size[0], 3), color, dtype=np.uint8)).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def class_zip(classes=("cat", "dog", "fox"), per_class=6) -> bytes:

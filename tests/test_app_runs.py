@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import io
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from apptest_helpers import go, new_app
+
 pytestmark = pytest.mark.slow  # real training runs
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SHARED: dict = {}
 
 
@@ -42,16 +42,8 @@ def env(tmp_path_factory):
     mp.undo()
 
 
-def new_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params.update(query)
-    return at.run()
 
 
-def go(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def texts(at: AppTest) -> str:

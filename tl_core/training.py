@@ -253,6 +253,7 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
         scaler = torch.amp.GradScaler(enabled=prep.device.type == "cuda" and not torch.cuda.is_bf16_supported())
         gen = torch.Generator().manual_seed(cfg.seed)
         best, global_step = 0.0, 0
+        loop_start = time.perf_counter()  # the time left is extrapolated from training steps, not the caching pass
         model.train()
         for epoch in range(1, cfg.epochs + 1):
             t0, loss_sum, correct = time.perf_counter(), 0.0, 0
@@ -272,9 +273,9 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
                 global_step += 1
                 loss_sum += loss.item() * len(y)
                 correct += (logits.argmax(1) == y).sum().item()
-                elapsed = time.perf_counter() - start
-                emit(StepProgress(epoch, step, steps_per_epoch, global_step, total_steps, loss.item(), elapsed,
-                                  elapsed / global_step * (total_steps - global_step)))
+                now = time.perf_counter()
+                eta = (now - loop_start) / global_step * (total_steps - global_step)
+                emit(StepProgress(epoch, step, steps_per_epoch, global_step, total_steps, loss.item(), now - start, eta))
             cancel.check()
             val_loss, val_acc, pred = evaluate(stepper, x_val, prep.y_val)
             best = max(best, val_acc)
