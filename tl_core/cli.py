@@ -145,16 +145,51 @@ def cmd_runs(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer Lab engine: backbones, data, training.")
-    sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("backbones", help="list the backbone registry")
-    b.add_argument("--json", action="store_true")
-    b.set_defaults(func=cmd_backbones)
-    d = sub.add_parser("datasets", help="list the built-in data sets")
-    d.add_argument("--json", action="store_true")
-    d.set_defaults(func=cmd_datasets)
-    t = sub.add_parser("train", help="train one run and record it")
+def cmd_sweep(args) -> int:
+    """Run a grid of controlled runs and print the table and the transfer-gap sentence."""
+    from .events import CancelToken
+    from .report import gap_sentence
+    from .store import RunStore
+    from .sweep import parse_int_list, sweep_configs
+    from .training import ConfigError, train
+
+    try:
+        depths, labels = parse_int_list(args.depths), parse_int_list(args.labels_per_class_list)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    configs = sweep_configs(_config_from_args(args), modes=modes, depths=depths, labels_per_class=labels)
+    store = RunStore(args.store) if args.store else RunStore()
+    cancel = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    results = []
+    try:
+        for i, config in enumerate(configs, 1):
+            print(f"[{i}/{len(configs)}] {config.mode} k={config.freeze_depth} n/class={config.labels_per_class}",
+                  file=sys.stderr)
+            result = train(config, callbacks=[_ProgressBar(True)], cancel=cancel, store=store, owner="cli")
+            if result.status == "cancelled":
+                print("cancelled", file=sys.stderr)
+                return 130
+            results.append(result)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    rows = [{"run_id": r.run_id, "mode": r.config["mode"], "freeze_depth": r.summary["freeze_depth"],
+             "labels_per_class": r.config["labels_per_class"], "best_val_acc": r.summary["best_val_acc"],
+             "wall_s": r.summary["wall_s"]} for r in results]
+    runs = [store.get_run(r.run_id) for r in results]
+    if args.json:
+        print(json.dumps({"runs": rows, "sentence": gap_sentence(runs)}))
+        return 0
+    print(f"{'run':12} {'mode':9} {'k':>3} {'n/class':>7} {'best val acc':>12} {'seconds':>8}")
+    for r in rows:
+        print(f"{r['run_id']:12} {r['mode']:9} {r['freeze_depth']!s:>3} {r['labels_per_class']!s:>7} "
+              f"{r['best_val_acc']:12.3f} {r['wall_s']:8.1f}")
+    print(gap_sentence(runs))
+    return 0
+
+
+def _add_train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--data", required=True, help="builtin:animals | builtin:digits | builtin:sentiment | folder | .zip | .csv")
     t.add_argument("--backbone", required=True)
     t.add_argument("--mode", choices=["frozen", "finetune", "scratch"], default="frozen")
@@ -175,7 +210,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--store", help="run store path (default: $TL_DATA_DIR or ~/.local/share/transfer-lab)")
     t.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     t.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer Lab engine: backbones, data, training.")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("backbones", help="list the backbone registry")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_backbones)
+    d = sub.add_parser("datasets", help="list the built-in data sets")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_datasets)
+    t = sub.add_parser("train", help="train one run and record it")
+    _add_train_options(t)
     t.set_defaults(func=cmd_train)
+    w = sub.add_parser("sweep", help="a grid of controlled runs: modes x freeze depths x labels per class")
+    _add_train_options(w)
+    w.add_argument("--modes", default="frozen,finetune,scratch")
+    w.add_argument("--depths", help="fine-tune freeze depths, e.g. 0,3,5,7")
+    w.add_argument("--labels-per-class-list", help="e.g. 5,10,25,50 (overrides --labels-per-class)")
+    w.set_defaults(func=cmd_sweep)
     r = sub.add_parser("runs", help="list stored runs")
     r.add_argument("--data")
     r.add_argument("--store")

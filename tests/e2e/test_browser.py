@@ -35,7 +35,7 @@ RUN_TIMEOUT_MS = 180_000
 # Tiny run on the Train page: digits, 10 labels and 5 validation images per class, 32 px, 2 epochs.
 TINY = {"data": "digits", "labels": 10, "val": 5, "epochs": 2, "image_size": 32}
 
-_POINTS_JS = """(sel) => { const g = document.querySelector(sel + ' .js-plotly-plot');
+_POINTS_JS = """(sel) => { const g = document.querySelector(sel + ':not([data-stale="true"]) .js-plotly-plot');
     if (!g || !g.data) return -1;
     return g.data.reduce((n, t) => n + ((t.x && t.x.length) || 0), 0); }"""
 _RUN_ID = re.compile(r"\bRun ([0-9a-f]{6,}) —")
@@ -118,6 +118,18 @@ def metric_value(page: Page, label: str) -> str:
     return m.locator('[data-testid="stMetricValue"]').inner_text().strip()
 
 
+def settle(page: Page, timeout: float = 30_000) -> None:
+    """Wait until no script runs and no stale element is left on screen (only for pages that stopped polling)."""
+    page.wait_for_function("""() => document.querySelector('.stApp').getAttribute('data-test-script-state') === 'notRunning'
+        && !document.querySelector('[data-stale="true"]')""", timeout=timeout)
+
+
+def chart(page: Page, key: str):
+    """The plotly chart of element key `key` (a finished fragment and the full rerun after it may show
+    the same element twice for a moment: the stale copy is ignored)."""
+    return page.locator(f'.st-key-{key}:not([data-stale="true"]) .js-plotly-plot').first
+
+
 def chart_points(page: Page, key: str) -> int:
     """Points drawn by the plotly chart of element key `key` (-1: no chart yet)."""
     return page.evaluate(_POINTS_JS, f".st-key-{key}")
@@ -151,10 +163,11 @@ def wait_completed(page: Page, epochs: int) -> str:
     expect(page.locator('[data-testid="stMarkdownContainer"]').filter(has_text=re.compile(r"took [\d.]+ s on")))\
         .to_be_visible()
     assert re.fullmatch(r"\d+(\.\d)?%", metric_value(page, "Best val accuracy")), metric_value(page, "Best val accuracy")
-    expect(page.locator(".st-key-train_curves .js-plotly-plot")).to_be_visible()
-    expect(page.locator(".st-key-train_cm .js-plotly-plot")).to_be_visible()
+    expect(chart(page, "train_curves")).to_be_visible()
+    expect(chart(page, "train_cm")).to_be_visible()
     # learning_curves draws train and val loss and accuracy: 4 traces x one point per epoch
     page.wait_for_function(f"() => ({_POINTS_JS})('.st-key-train_curves') >= {epochs}")
+    settle(page)
     return shown_run_id(page)
 
 
@@ -238,7 +251,7 @@ def test_home_classroom_demo(page, app_url, capsys):
     assert len(seen_counts) >= 2 and seen_counts == sorted(seen_counts), f"chart did not grow: {seen_counts}"
     page.wait_for_function(f"() => ({_POINTS_JS})('.st-key-demo_overlay') === {3 * DEMO_EPOCHS}")
     expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
-    expect(page.locator(".st-key-demo_gap .js-plotly-plot")).to_be_visible()
+    expect(chart(page, "demo_gap")).to_be_visible()
     for label in ("Feature extraction (frozen)", "Fine-tune", "From scratch"):
         expect(page.get_by_text(re.compile(rf"{re.escape(label)}: completed in"))).to_be_visible()
     shot(page, "home-demo")
@@ -358,9 +371,8 @@ def test_predict_topk(new_context, app_url, shared):
     expect(picker).to_contain_text("yours")
 
     upload(page, "predict_files", "seven.png", png_bytes((0, 0, 0), digit="7"), mime="image/png")
-    chart = page.locator(".st-key-topk_0 .js-plotly-plot")
-    expect(chart).to_be_visible(timeout=60_000)
-    bars = page.evaluate("""() => { const t = document.querySelector('.st-key-topk_0 .js-plotly-plot').data[0];
+    expect(chart(page, "topk_0")).to_be_visible(timeout=60_000)
+    bars = page.evaluate("""() => { const t = document.querySelector('.st-key-topk_0:not([data-stale="true"]) .js-plotly-plot').data[0];
         return {y: Array.from(t.y), x: Array.from(t.x)}; }""")
     assert len(bars["y"]) == 5 and set(bars["y"]) <= {str(d) for d in range(10)}, bars
     assert all(0 <= p <= 1 for p in bars["x"]) and sum(bars["x"]) <= 1.0001, bars
@@ -376,12 +388,12 @@ def test_compare_table_and_charts(new_context, app_url, shared):
     open_app(page, app_url, "compare", owner=run["owner"])
     expect(page.locator("h1").filter(has_text="Compare")).to_be_visible()
     expect(page.locator('.st-key-runs_table [data-testid="stDataFrame"]')).to_be_visible()
-    expect(page.locator(".st-key-compare_overlay .js-plotly-plot")).to_be_visible()
+    expect(chart(page, "compare_overlay")).to_be_visible()
     page.wait_for_function(f"() => ({_POINTS_JS})('.st-key-compare_overlay') > 0")
-    expect(page.locator(".st-key-compare_gap .js-plotly-plot")).to_be_visible()
+    expect(chart(page, "compare_gap")).to_be_visible()
 
     script_done(page, page.locator(".st-key-compare_scope").get_by_role("button", name="Whole class").click)
     expect(page.locator('.st-key-runs_table [data-testid="stDataFrame"]')).to_be_visible()
-    expect(page.locator(".st-key-compare_gap .js-plotly-plot")).to_be_visible()
+    expect(chart(page, "compare_gap")).to_be_visible()
     expect(page.get_by_text("over training from scratch").first).to_be_visible()
     shot(page, "compare")

@@ -1,0 +1,142 @@
+"""The app as a student meets it: server start, first interactive page, the classroom demo in a real browser.
+
+Starts `python -m streamlit run app.py` on a free port (its own TL_DATA_DIR) and a headless Debian chromium
+(launched before the server, so its own start-up is not counted), then measures from the server process start:
+
+  (a) /_stcore/health answers ok;
+  (b) Home's "Run the classroom demo" button is visible and enabled;
+
+then clicks the button and measures from the click:
+
+  (c) the first point on the demo's learning-curve chart;
+  (d) the result sentence ("... over training from scratch") on screen.
+
+Targets on 2 CPU cores: (b) <= 5 s, (c) <= 3 s, (d) <= 60 s. The demo runs with its default settings unless
+TL_DEMO_EPOCHS / TL_DEMO_LABELS_PER_CLASS / TL_DEMO_VAL_PER_CLASS are set (they are passed to the server).
+
+Usage: python bench/bench_app_start.py [--timeout 300] [--chromium /usr/bin/chromium]
+Exit status 0 when every step happened (targets missed are reported, not fatal), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TARGETS = {"interactive": 5.0, "first_point": 3.0, "demo": 60.0}
+POINTS_JS = """() => { const g = document.querySelector('.st-key-demo_overlay .js-plotly-plot');
+    if (!g || !g.data) return -1;
+    return g.data.reduce((n, t) => n + ((t.x && t.x.length) || 0), 0); }"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            return r.read().decode().strip() == "ok"
+    except OSError:
+        return False
+
+
+def verdict(value: float | None, target: float | None = None) -> str:
+    if value is None:
+        return "did not happen"
+    if target is None:
+        return f"{value:6.2f} s"
+    return f"{value:6.2f} s  (target <= {target:g} s: {'ok' if value <= target else 'MISSED'})"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--timeout", type=float, default=300, help="seconds allowed for each phase")
+    ap.add_argument("--chromium", default=os.environ.get("TL_CHROMIUM", "/usr/bin/chromium"))
+    args = ap.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    demo_env = {k: v for k, v in os.environ.items() if k.startswith("TL_DEMO_")}
+    data_dir = tempfile.mkdtemp(prefix="tl_bench_start_")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = Path(data_dir) / "streamlit.log"
+    env = dict(os.environ, TL_DATA_DIR=data_dir, TOKENIZERS_PARALLELISM="false")
+    figures: dict[str, float | None] = {"health": None, "interactive": None, "first_point": None, "demo": None}
+    sentence_text = ""
+
+    with sync_playwright() as pw, open(log_path, "wb") as log:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}",
+             "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while time.perf_counter() - started < args.timeout:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"streamlit exited with {proc.returncode}")
+                if healthy(url):
+                    figures["health"] = time.perf_counter() - started
+                    break
+                time.sleep(0.02)
+            else:
+                raise TimeoutError("server never became healthy")
+
+            page.goto(url + "/")
+            button = page.locator(".st-key-run_demo").get_by_role("button", name="Run the classroom demo")
+            button.wait_for(state="visible", timeout=args.timeout * 1000)
+            while not button.is_enabled():
+                time.sleep(0.02)
+            figures["interactive"] = time.perf_counter() - started
+
+            click = time.perf_counter()
+            button.click()
+            sentence = page.get_by_text("over training from scratch")
+            while time.perf_counter() - click < args.timeout:
+                if figures["first_point"] is None and page.evaluate(POINTS_JS) > 0:
+                    figures["first_point"] = time.perf_counter() - click
+                if sentence.count():
+                    figures["demo"] = time.perf_counter() - click
+                    sentence_text = sentence.first.inner_text()
+                    break
+                time.sleep(0.05)
+        except Exception as err:  # report what was measured so far
+            print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+            print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
+        finally:
+            browser.close()
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    settings = ", ".join(f"{k}={v}" for k, v in sorted(demo_env.items())) or "default demo settings"
+    print(f"Transfer Lab start-up and classroom demo in headless chromium ({os.cpu_count()} CPUs; {settings})")
+    print(f"  server process start -> /_stcore/health ok      {verdict(figures['health'])}")
+    print(f"  server process start -> demo button interactive {verdict(figures['interactive'], TARGETS['interactive'])}")
+    print(f"  click -> first learning-curve point            {verdict(figures['first_point'], TARGETS['first_point'])}")
+    print(f"  click -> 'over training from scratch' sentence  {verdict(figures['demo'], TARGETS['demo'])}")
+    if sentence_text:
+        print(f"  result: {sentence_text}")
+    return 0 if all(v is not None for v in figures.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Sweeps are controlled grids: one setting varies, everything else stays the same."""
+
+import pytest
+
+from tl_core.config import TrainConfig
+from tl_core.sweep import parse_int_list, sweep_configs
+
+
+def test_freeze_depth_only_varies_fine_tuning():
+    configs = sweep_configs(TrainConfig(labels_per_class=10), depths=(0, 3, 6))
+    assert [(c.mode, c.freeze_depth) for c in configs] == [
+        ("frozen", None), ("finetune", 0), ("finetune", 3), ("finetune", 6), ("scratch", None)]
+    assert {c.labels_per_class for c in configs} == {10}
+    assert {(c.seed, c.data, c.backbone, c.epochs) for c in configs} == {(0, "builtin:animals", "mobilenet_v2", 10)}
+
+
+def test_labels_per_class_grid():
+    configs = sweep_configs(TrainConfig(), modes=("frozen", "scratch"), labels_per_class=(5, 25))
+    assert [(c.labels_per_class, c.mode) for c in configs] == [(5, "frozen"), (5, "scratch"), (25, "frozen"), (25, "scratch")]
+
+
+def test_parse_int_list():
+    assert parse_int_list("0, 3,6") == (0, 3, 6)
+    assert parse_int_list("") == (None,)
+    with pytest.raises(ValueError, match="comma-separated whole numbers"):
+        parse_int_list("1,two")
