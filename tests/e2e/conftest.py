@@ -31,6 +31,13 @@ CHROMIUM_ARGS = [
 SERVER_ENV = {"TL_DEMO_EPOCHS": "2", "TL_DEMO_LABELS_PER_CLASS": "5"}
 VIEWPORT = {"width": 1280, "height": 900}
 STARTUP_TIMEOUT_S = 90
+EXPECT_TIMEOUT_MS = 20_000  # a loaded 2-core machine trains, serves and renders at once
+
+
+def pytest_configure(config):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
 def chromium_path() -> str | None:
@@ -150,11 +157,6 @@ def new_context(browser):
     yield make
     for ctx in contexts:
         ctx.close()
-
-
-@pytest.fixture
-def page(new_context):
-    return new_context().new_page()
 
 
 @pytest.fixture(scope="session")

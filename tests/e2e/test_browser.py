@@ -9,6 +9,7 @@ Run: .venv/bin/python -m pytest -q -m e2e tests/e2e
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import time
@@ -20,6 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 pytestmark = pytest.mark.e2e
 
@@ -48,6 +51,7 @@ def shot(page: Page, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     viewport = page.viewport_size or VIEWPORT
+    page.mouse.move(viewport["width"] - 5, viewport["height"] - 5)  # no hover tooltip over the content
     height = page.evaluate("""() => Math.max(...[document.scrollingElement,
         ...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"], .stMain')]
         .filter(Boolean).map(e => e.scrollHeight))""")
@@ -63,29 +67,60 @@ def shot(page: Page, name: str) -> Path:
     return path
 
 
-def script_done(page: Page, action, timeout: float = 60_000) -> None:
-    """Do `action` and wait until a script run that started after it has finished.
+class ScriptRuns:
+    """Follows the page's Streamlit websocket: the reruns the browser asks for and the script runs that end.
 
-    Counts the app's `data-test-script-state` changes to notRunning after the action, so a rerun
-    that is over before we look is not missed, and an old state is not mistaken for the new one.
+    A rerun that starts and ends between two looks leaves no trace in the DOM (React may batch the
+    script-state attribute away), but its `script_finished` message is always sent.
     """
-    page.evaluate("""() => {
-        const app = document.querySelector('.stApp');
-        window.__tlDone = 0;
-        if (window.__tlObs) window.__tlObs.disconnect();
-        window.__tlObs = new MutationObserver(() => {
-            if (app.getAttribute('data-test-script-state') === 'notRunning') window.__tlDone++;
-        });
-        window.__tlObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-    }""")
+
+    def __init__(self, page: Page):
+        self.requested = 0  # full reruns asked for (widget changes, clicks, page switches; not fragment polls)
+        self.finished: list[int] = []  # self.requested at the time each full run finished
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws) -> None:
+        if "/_stcore/stream" in ws.url:
+            ws.on("framesent", self._sent)
+            ws.on("framereceived", self._received)
+
+    def _sent(self, payload) -> None:
+        if isinstance(payload, (bytes, bytearray)):
+            msg = BackMsg.FromString(bytes(payload))
+            if msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.fragment_id:
+                self.requested += 1
+
+    def _received(self, payload) -> None:
+        if isinstance(payload, (bytes, bytearray)):
+            msg = ForwardMsg.FromString(bytes(payload))
+            if msg.WhichOneof("type") == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                self.finished.append(self.requested)
+
+
+def new_page(new_context) -> Page:
+    """A page in a fresh browser context (a new student), its script runs followed."""
+    page = new_context().new_page()
+    page.tl_runs = ScriptRuns(page)
+    return page
+
+
+def script_done(page: Page, action, timeout: float = 60_000) -> None:
+    """Do `action` (something that reruns the script) and wait until a full script run asked for after it ended."""
+    runs: ScriptRuns = page.tl_runs
+    before = runs.requested
     action()
-    page.wait_for_function("() => window.__tlDone > 0", timeout=timeout)
+    deadline = time.monotonic() + timeout / 1000
+    while not any(r > before for r in runs.finished):
+        if time.monotonic() > deadline:
+            text = page.locator('[data-testid="stMain"]').inner_text()[:800]
+            raise AssertionError(f"no script run finished within {timeout / 1000:.0f} s after the action "
+                                 f"(reruns asked for: {runs.requested - before}); the page shows:\n{text}")
+        page.wait_for_timeout(50)  # lets Playwright deliver the websocket events
 
 
 def open_app(page: Page, base: str, path: str = "", owner: str | None = None) -> str:
     """Load a page by URL (a new Streamlit session; `owner` brings back a session's runs); returns the owner id."""
-    page.goto(f"{base}/{path}" + (f"?s={owner}" if owner else ""))
-    page.wait_for_selector('.stApp[data-test-script-state="notRunning"]', timeout=90_000)
+    script_done(page, lambda: page.goto(f"{base}/{path}" + (f"?s={owner}" if owner else "")), timeout=90_000)
     expect(page).to_have_url(re.compile(r"[?&]s=[0-9a-f]{8,32}"))
     return parse_qs(urlparse(page.url).query)["s"][0]
 
@@ -181,7 +216,7 @@ def shown_run_id(page: Page) -> str:
 def tiny_run(new_context, base: str, shared: dict) -> dict:
     """The Train page's tiny run, once per session of tests: {"owner", "run_id"}."""
     if "tiny" not in shared:
-        page = new_context().new_page()
+        page = new_page(new_context)
         owner = open_app(page, base)
         configure(page, **TINY)
         nav(page, "train", "Train")
@@ -217,7 +252,8 @@ def upload(page: Page, key: str, name: str, payload: bytes, mime: str = "applica
 
 
 # ---- 1. Home: the classroom demo ------------------------------------------------------------------------------
-def test_home_classroom_demo(page, app_url, capsys):
+def test_home_classroom_demo(new_context, app_url, capsys):
+    page = new_page(new_context)
     open_app(page, app_url)
     expect(page.locator("h1").filter(has_text="Transfer Lab")).to_be_visible()
     button = page.locator(".st-key-run_demo").get_by_role("button", name="Run the classroom demo")
@@ -258,7 +294,8 @@ def test_home_classroom_demo(page, app_url, capsys):
 
 
 # ---- 2. Data: upload, report, bad uploads keep the dataset ----------------------------------------------------
-def test_data_upload_and_bad_upload(page, app_url):
+def test_data_upload_and_bad_upload(new_context, app_url):
+    page = new_page(new_context)
     open_app(page, app_url, "data")
     expect(page.locator("h1").filter(has_text="Data")).to_be_visible()
     pick_radio(page, "data_source", "Upload your own")
@@ -283,7 +320,8 @@ def test_data_upload_and_bad_upload(page, app_url):
 
 
 # ---- 3. Model: the freeze-depth slider moves the trainable-parameter count -------------------------------------
-def test_model_freeze_slider(page, app_url):
+def test_model_freeze_slider(new_context, app_url):
+    page = new_page(new_context)
     open_app(page, app_url, "model")
     expect(page.locator("h1").filter(has_text="Model")).to_be_visible()
     slider = page.locator('.st-key-freeze_depth input[type="range"]')
@@ -309,7 +347,7 @@ def test_model_freeze_slider(page, app_url):
 
 # ---- 4. Train: a tiny run to the end, then a longer one cancelled ----------------------------------------------
 def test_train_run_and_cancel(new_context, app_url, shared):
-    page = new_context().new_page()
+    page = new_page(new_context)
     owner = open_app(page, app_url)
     configure(page, **TINY)
     nav(page, "train", "Train")
@@ -341,7 +379,7 @@ def test_train_run_and_cancel(new_context, app_url, shared):
 
 # ---- 5. Two students at once ----------------------------------------------------------------------------------
 def test_two_students_train_at_once(new_context, app_url):
-    students = [new_context().new_page(), new_context().new_page()]
+    students = [new_page(new_context), new_page(new_context)]
     owners = [open_app(p, app_url) for p in students]
     assert owners[0] != owners[1]
     for p in students:
@@ -363,12 +401,12 @@ def test_two_students_train_at_once(new_context, app_url):
 # ---- 6. Predict: a finished run on an uploaded image -------------------------------------------------------------
 def test_predict_topk(new_context, app_url, shared):
     run = tiny_run(new_context, app_url, shared)
-    page = new_context().new_page()
+    page = new_page(new_context)
     open_app(page, app_url, "predict", owner=run["owner"])
     expect(page.locator("h1").filter(has_text="Predict")).to_be_visible()
     picker = page.locator(".st-key-predict_run")
-    expect(picker).to_contain_text(run["run_id"][:6])  # yours first: the tiny run is preselected
-    expect(picker).to_contain_text("yours")
+    # yours first: the tiny run is preselected
+    expect(picker.get_by_role("combobox")).to_have_value(re.compile(rf"{run['run_id']}.*yours"))
 
     upload(page, "predict_files", "seven.png", png_bytes((0, 0, 0), digit="7"), mime="image/png")
     expect(chart(page, "topk_0")).to_be_visible(timeout=60_000)
@@ -382,18 +420,34 @@ def test_predict_topk(new_context, app_url, shared):
 
 
 # ---- 7. Compare: the runs table and the charts ---------------------------------------------------------------------
+def runs_csv(page: Page) -> list[dict]:
+    """The runs table as the page's "Download table (CSV)" button gives it (the grid itself is a canvas)."""
+    with page.expect_download() as download:
+        page.locator(".st-key-download_csv").get_by_role("button", name="Download table (CSV)").click()
+    return list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+
+
 def test_compare_table_and_charts(new_context, app_url, shared):
     run = tiny_run(new_context, app_url, shared)
-    page = new_context().new_page()
+    page = new_page(new_context)
     open_app(page, app_url, "compare", owner=run["owner"])
     expect(page.locator("h1").filter(has_text="Compare")).to_be_visible()
-    expect(page.locator('.st-key-runs_table [data-testid="stDataFrame"]')).to_be_visible()
+    table = page.locator('[data-testid="stDataFrame"]').first
+    expect(table).to_be_visible()
+    mine = runs_csv(page)
+    assert run["run_id"] in {r["run"] for r in mine}, mine
+    assert all(r["mine"] == "True" for r in mine), mine
+    assert "owner" not in mine[0], "owner ids are session keys and must not be shown"
     expect(chart(page, "compare_overlay")).to_be_visible()
     page.wait_for_function(f"() => ({_POINTS_JS})('.st-key-compare_overlay') > 0")
     expect(chart(page, "compare_gap")).to_be_visible()
 
-    script_done(page, page.locator(".st-key-compare_scope").get_by_role("button", name="Whole class").click)
-    expect(page.locator('.st-key-runs_table [data-testid="stDataFrame"]')).to_be_visible()
+    whole_class = page.locator(".st-key-compare_scope").get_by_role("radio", name="Whole class")
+    script_done(page, whole_class.click)
+    expect(whole_class).to_have_attribute("aria-checked", "true")
+    expect(table).to_be_visible()
+    everyone = runs_csv(page)
+    assert {r["run"] for r in mine} < {r["run"] for r in everyone} or len(everyone) == len(mine), everyone
     expect(chart(page, "compare_gap")).to_be_visible()
     expect(page.get_by_text("over training from scratch").first).to_be_visible()
     shot(page, "compare")
