@@ -115,7 +115,7 @@ def main() -> int:
                     sentence_text = sentence.first.inner_text()
                     break
                 time.sleep(0.05)
-        except Exception as err:  # report what was measured so far
+        except Exception as err:  # noqa: BLE001 - report what was measured so far
             print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
             print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
         finally:

@@ -245,7 +245,7 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
                         steps_per_epoch, trainable, total, boundary))
         x_train, x_val = prep.x_train, prep.x_val
         if cached:
-            emit(Message(f"Caching activations {boundary}: the frozen blocks run once, not every epoch."))
+            emit(Message(f"Caching activations ({boundary}): the frozen blocks run once, not every epoch."))
             x_train, x_val = _boundary_activations(prep, x_train), _boundary_activations(prep, x_val)
         stepper = Stepper(prep, cached)
         opt = make_optimizer(prep)

@@ -133,13 +133,19 @@ def device_text() -> str:
 
 @st.cache_resource(show_spinner=False)
 def start_warmup() -> threading.Thread:
-    """Describe every backbone once in the background, so the Model page opens instantly.
+    """Once per process, in the background: import the training engine, load the demo's data and weights,
+    describe every backbone, so the first click (the classroom demo) and the Model page start at once.
 
     Pure tl_core calls (functools caches), no st.* in the thread.
     """
-    from tl_core import backbones  # imported here, on the script thread, before the thread starts
+    from tl_core import backbones, data, training  # noqa: F401  imported on the script thread, before the thread starts
 
     def work() -> None:
+        try:
+            data.load_dataset("builtin:animals")
+            backbones._pretrained_state("mobilenet_v2")
+        except Exception:  # only a warm-up
+            pass
         for family in ("vision", "text"):
             for name in backbones.list_names(family):
                 try:
