@@ -24,7 +24,7 @@ WEIGHTS, META = "model.safetensors", "meta.json"
 def save_artifacts(model: TransferModel, classes: list[str], folder: Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_model(model.cpu() if False else model, str(folder / WEIGHTS))
+    save_model(model, str(folder / WEIGHTS))
     meta = {"format": FORMAT_VERSION, "backbone": model.name, "family": model.family, "classes": list(classes),
             "preprocess": model.preprocess.to_dict(), "head_path": model._head_path, "feature_dim": model.feature_dim}
     if model.family == "text":
