@@ -26,7 +26,7 @@ from .events import (CancelToken, Cancelled, EpochMetrics, Event, EventHandler, 
 from .metrics import classification_report
 
 CACHE_BUDGET_BYTES = 3 * 2**30  # above this the boundary activations are recomputed each step instead
-EVAL_BATCH = 128
+EVAL_BATCH = 64  # measured on 2 CPU cores: 64 images at a time beat 128 by 1.5-2x (cache-sized activations)
 
 
 class ConfigError(ValueError):
@@ -105,6 +105,8 @@ def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepare
     depth = resolve_depth(config, model.n_blocks)
     model.freeze(depth)
     model.to(device)
+    if model.family == "vision":  # channels-last convolutions: ~1.5x faster on CPU (oneDNN) and on tensor cores
+        model.to(memory_format=torch.channels_last)
     x_train, x_val = (_inputs(model, ds, idx, config, device) for idx in (split.train, split.val))
     y_train, y_val = (torch.as_tensor(ds.labels[idx], dtype=torch.long, device=device) for idx in (split.train, split.val))
     return Prepared(config, ds, split, model, device, depth, x_train, y_train, x_val, y_val)
@@ -126,6 +128,11 @@ def _take(x, idx):
 
 def _length(x) -> int:
     return len(x["input_ids"]) if isinstance(x, dict) else len(x)
+
+
+def vision_input(model, images_uint8: torch.Tensor) -> torch.Tensor:
+    """Normalised and in the memory layout `prepare` gave the network."""
+    return model.normalize(images_uint8).contiguous(memory_format=torch.channels_last)
 
 
 def _autocast(device: torch.device):
@@ -158,7 +165,7 @@ class Stepper:
             return x
         if train and self.prep.config.augment:
             x = _augment(x, self.prep.config.image_size, self.gen)
-        return self.model.normalize(x)
+        return vision_input(self.model, x)
 
     def set_train(self, mode: bool) -> None:
         """Only the part that runs each step changes mode; on pooled features that is just the head (no BN, no dropout)."""
@@ -177,7 +184,7 @@ def _cache_fits(prep: Prepared) -> bool:
     if prep.depth == model.n_blocks:
         return True
     with torch.no_grad(), _autocast(prep.device):
-        probe = model.boundary(model.normalize(prep.x_train[:1]), prep.depth)
+        probe = model.boundary(vision_input(model, prep.x_train[:1]), prep.depth)
     total = probe.numel() * probe.element_size() * (_length(prep.x_train) + _length(prep.x_val))
     return total <= CACHE_BUDGET_BYTES
 
@@ -190,7 +197,7 @@ def _boundary_activations(prep: Prepared, x) -> object:
     for start in range(0, _length(x), EVAL_BATCH):
         batch = _take(x, slice(start, start + EVAL_BATCH))
         if model.family == "vision":
-            batch = model.normalize(batch)
+            batch = vision_input(model, batch)
         with _autocast(prep.device):
             out.append(model.boundary(batch, prep.depth).float())
     model.train(was_training)
