@@ -63,8 +63,7 @@ def start_demo() -> None:
         st.session_state["demo_note"] = "The demo is already running: its three runs are below."
         return
     manager, owner = state.manager(), state.owner()
-    ids = [manager.submit(cfg, owner=owner, label=f"demo:{cfg.mode}") for cfg in _demo_configs()]
-    st.session_state["demo_jobs"] = ids
+    st.session_state["demo_jobs"] = demo.submit_demo(manager, owner, _demo_configs())
     st.session_state.pop("demo_note", None)
 
 

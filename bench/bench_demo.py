@@ -16,8 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tl_core import backbones, data, report  # noqa: E402
-from tl_core.demo import classroom_demo_configs  # noqa: E402
+from tl_core import demo, report  # noqa: E402
 from tl_core.jobs import JobManager  # noqa: E402
 from tl_core.store import RunStore  # noqa: E402
 
@@ -26,14 +25,12 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-concurrent", type=int, default=2)
     args = ap.parse_args()
-    # What the app has already done before anyone clicks: imports, and the per-process caches warmed at start-up.
-    data.load_dataset("builtin:animals")
-    backbones._pretrained_state("mobilenet_v2")
+    demo.warm_up()  # what the app's server has done before anyone clicks
     store = RunStore(Path(tempfile.mkdtemp()) / "runs.sqlite")
     manager = JobManager(store, max_concurrent=args.max_concurrent)
 
     click = time.perf_counter()
-    ids = [manager.submit(c, owner="bench") for c in classroom_demo_configs()]
+    ids = demo.submit_demo(manager, "bench")
     first_point = None
     while True:
         snaps = [manager.snapshot(i) for i in ids]

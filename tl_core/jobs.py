@@ -53,6 +53,8 @@ class Job:
     error: str | None = None
     submitted_at: float = field(default_factory=time.time)
     queue_position: int = 0
+    after: str | None = None  # another job's id: this one starts once that one has ended
+    waiting_for: str = ""  # that job's label while it has not ended
 
     @property
     def done(self) -> bool:
@@ -71,15 +73,23 @@ class JobManager:
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._cancel: dict[str, CancelToken] = {}
+        self._ended: dict[str, threading.Event] = {}
         self._ids = itertools.count(1)
 
     # ---- commands ------------------------------------------------------------------
-    def submit(self, config: TrainConfig, *, owner: str, dataset=None, label: str = "") -> str:
-        """Queue a run; `dataset` is an already loaded upload (built-ins load by name in the worker)."""
+    def submit(self, config: TrainConfig, *, owner: str, dataset=None, label: str = "", after: str | None = None) -> str:
+        """Queue a run; `dataset` is an already loaded upload (built-ins load by name in the worker).
+
+        With `after` (an earlier job's id) the run starts only once that job has ended, so a quick run
+        can have both cores to itself and show its curve at once.
+        """
         with self._lock:
+            if after is not None and after not in self._jobs:
+                raise KeyError(f"no job {after} to wait for")
             job_id = f"job{next(self._ids)}"
-            self._jobs[job_id] = Job(job_id, owner, copy.deepcopy(config), label, epochs=config.epochs)
+            self._jobs[job_id] = Job(job_id, owner, copy.deepcopy(config), label, epochs=config.epochs, after=after)
             self._cancel[job_id] = CancelToken()
+            self._ended[job_id] = threading.Event()
         self._pool.submit(self._work, job_id, dataset)
         return job_id
 
@@ -91,6 +101,7 @@ class JobManager:
             self._cancel[job_id].cancel()
             if job.state == "queued":
                 job.state = "cancelled"
+                self._ended[job_id].set()
 
     # ---- queries ----------------------------------------------------------------------
     def snapshot(self, job_id: str) -> Job | None:
@@ -100,6 +111,8 @@ class JobManager:
             if job is None:
                 return None
             snap = copy.deepcopy(job)
+            before = self._jobs.get(job.after) if job.after else None
+            snap.waiting_for = before.label or before.job_id if before is not None and not before.done else ""
         snap.queue_position = self._queue_position(job_id)
         return snap
 
@@ -155,12 +168,22 @@ class JobManager:
                 job.state = event.status
 
     def _work(self, job_id: str, dataset) -> None:
+        try:
+            self._run_job(job_id, dataset)
+        finally:
+            self._ended[job_id].set()
+
+    def _run_job(self, job_id: str, dataset) -> None:
         from .training import fit, prepare
 
         token = self._cancel[job_id]
-        if token.cancelled:
-            return
         job = self.snapshot(job_id)
+        if job.after:  # submitted earlier, so it already holds a worker or ended: no deadlock
+            while not self._ended[job.after].wait(0.05) and not token.cancelled:
+                pass
+        if token.cancelled:
+            self._update(job_id, state="cancelled")
+            return
         self._update(job_id, state="preparing")
         try:
             prep = prepare(job.config, dataset)

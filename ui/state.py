@@ -138,12 +138,11 @@ def start_warmup() -> threading.Thread:
 
     Pure tl_core calls (functools caches), no st.* in the thread.
     """
-    from tl_core import backbones, data, training  # noqa: F401  imported on the script thread, before the thread starts
+    from tl_core import backbones, demo, training  # noqa: F401  imported on the script thread, before the thread starts
 
     def work() -> None:
         try:
-            data.load_dataset("builtin:animals")
-            backbones._pretrained_state("mobilenet_v2")
+            demo.warm_up()
         except Exception:  # only a warm-up
             pass
         for family in ("vision", "text"):

@@ -37,6 +37,8 @@ def job_record(job: Job) -> dict:
 
 
 def progress_text(job: Job, active: int | None = None) -> str:
+    if job.state == "queued" and job.waiting_for:
+        return f"starts when the {job.waiting_for.split(':')[-1]} run has finished"
     if job.state == "queued":
         active = state.manager().active_count() if active is None else active
         runs = "run is" if active == 1 else "runs are"

@@ -1,0 +1,64 @@
+"""The JobManager: runs on worker threads, one after another when asked, cancellable while they wait.
+
+Real training on a tiny built-in subset (digits, 32 px, mobilenet_v2 frozen): seconds on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tl_core import demo
+from tl_core.config import TrainConfig
+from tl_core.jobs import JobManager
+
+TINY = TrainConfig(data="builtin:digits", backbone="mobilenet_v2", mode="frozen", image_size=32, epochs=2,
+                   labels_per_class=5, val_per_class=5)
+
+
+@pytest.fixture
+def manager(store):
+    manager = JobManager(store, max_concurrent=2)
+    yield manager
+    manager.shutdown()
+
+
+def test_a_run_after_another_waits_for_it_to_end(manager):
+    first = manager.submit(TINY, owner="a", label="demo:frozen")
+    second = manager.submit(TINY, owner="a", label="demo:finetune", after=first)
+    while not manager.snapshot(first).done:  # two free slots, yet the second one waits
+        snap = manager.snapshot(second)
+        assert snap.state == "queued" and snap.run_id is None and snap.waiting_for == "demo:frozen"
+        time.sleep(0.01)
+    assert manager.wait(second, timeout=120).state == "completed"
+    assert manager.snapshot(first).state == "completed" and manager.snapshot(second).waiting_for == ""
+
+
+def test_a_waiting_run_can_be_cancelled_and_never_starts(manager):
+    long_run = manager.submit(TrainConfig(**{**TINY.to_dict(), "mode": "scratch", "epochs": 500}), owner="a")
+    waiting = manager.submit(TINY, owner="a", after=long_run)
+    manager.cancel(waiting)
+    assert manager.wait(waiting, timeout=30).state == "cancelled"
+    assert manager.snapshot(waiting).run_id is None
+    assert not manager.snapshot(long_run).done  # cancelling the follower leaves the first run alone
+    manager.cancel(long_run)
+    assert manager.wait(long_run, timeout=60).state == "cancelled"
+
+
+def test_waiting_for_an_unknown_job_is_refused(manager):
+    with pytest.raises(KeyError, match="no job nope"):
+        manager.submit(TINY, owner="a", after="nope")
+
+
+def test_the_demo_shows_its_frozen_run_first(manager, store):
+    configs = demo.classroom_demo_configs(data="builtin:digits", image_size=32, epochs=1, labels_per_class=5,
+                                          val_per_class=5)
+    ids = demo.submit_demo(manager, "teacher", configs)
+    jobs = [manager.snapshot(i) for i in ids]
+    assert [j.config.mode for j in jobs] == ["frozen", "finetune", "scratch"]
+    assert [j.after for j in jobs] == [None, ids[0], ids[0]]
+    done = [manager.wait(i, timeout=180) for i in ids]
+    assert [j.state for j in done] == ["completed"] * 3
+    runs = [store.get_run(j.run_id) for j in done]
+    assert runs[0]["finished_at"] <= min(r["created_at"] for r in runs[1:])
