@@ -73,9 +73,11 @@ def cancel_demo() -> None:
 
 
 _base = _demo_configs()[0]
-st.write(f"The same {_base.backbone}, the same {_base.labels_per_class} {_base.data.split(':', 1)[-1]} images per "
-         f"class, the same split and the same initial head, trained three ways for {_base.epochs} epochs. "
-         "Watch which one learns fastest.")
+st.write(f"The same {_base.backbone}, the same {_base.labels_per_class} labelled images per class from the built-in "
+         f"*{_base.data.split(':', 1)[-1]}* set, the same split and the same initial head, trained three ways for "
+         f"{_base.epochs} epochs. Feature extraction goes first (it takes seconds), then the other two share the "
+         "processor. Watch which one learns fastest.")
+
 
 st.button("Run the classroom demo", key="run_demo", type="primary", on_click=start_demo,
           help="Starts three short training runs on this server (under a minute on two CPU cores).")
@@ -97,8 +99,7 @@ def draw_demo() -> bool:
             st.markdown(f"{views.STATE_ICONS.get(job.state, '')} **{label}**: {line}")
     if active:
         st.button("Cancel", key="cancel_demo", on_click=cancel_demo)
-    st.plotly_chart(plots.overlay_curves([views.job_record(j) for j in jobs], "val_acc"), width="stretch",
-                    key="demo_overlay")
+    views.chart(plots.overlay_curves, [views.job_record(j) for j in jobs], "val_acc", key="demo_overlay")
     if not active:
         store = state.store()
         runs = [r for r in (store.get_run(j.run_id) for j in jobs if j.run_id) if r is not None]
@@ -112,6 +113,19 @@ def draw_demo() -> bool:
 
 demo_jobs = _demo_jobs()
 views.live(draw_demo, active=any(not j.done for j in demo_jobs))
+
+# Below the button, so the button is ready before the backbone is described (torchvision's import takes seconds).
+def _demo_blocks(mode: str):
+    """What one of the three runs trains, block by block: the picture to keep in mind while the curves grow."""
+    info, n_classes = state.describe(_base.backbone), len(state.builtin_info(_base.data)["classes"])
+    depth = {"frozen": len(info["blocks"]), "finetune": demo.DEMO_FINETUNE_DEPTH, "scratch": 0}[mode]
+    head = state.trainable_params(info, n_classes, mode, depth)[2]
+    return plots.block_diagram(info["blocks"], info["block_params"], depth, mode, head_params=head)
+
+
+shown = st.segmented_control("What each run trains", ["frozen", "finetune", "scratch"], default="finetune",
+                             format_func=plots.mode_label, key="demo_blocks_mode") or "finetune"
+st.plotly_chart(_demo_blocks(shown), width="stretch", key="demo_blocks")
 
 st.divider()
 st.caption(f"Training device on this server: **{state.device_text()}** · "

@@ -8,6 +8,7 @@ moves the trainable-parameter count. Training runs are in test_app_runs.py.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -27,12 +28,6 @@ def data_dir(tmp_path_factory):
     mp.setenv("TL_DATA_DIR", str(folder))
     yield folder
     mp.undo()
-
-
-
-
-
-
 
 
 def class_zip(classes=("cat", "dog", "fox"), per_class=6) -> bytes:
@@ -65,6 +60,20 @@ def test_every_page_renders():
     for page in PAGES[1:] + ["home"]:
         go(at, page)
         assert at.title[0].value in ("Transfer Lab", page.capitalize())
+
+
+def test_home_draws_what_each_demo_run_trains():
+    at = new_app()
+
+    def diagram_title() -> str:
+        chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("demo_blocks") or "demo_blocks" in c.proto.id)
+        return json.loads(chart.proto.spec)["layout"]["title"]["text"]
+
+    assert "5 of 9 blocks frozen" in diagram_title()  # the demo fine-tunes mobilenet_v2 from stage5 on
+    at.segmented_control(key="demo_blocks_mode").set_value("frozen").run()
+    assert "all 9 blocks frozen, only the head trains" in diagram_title()
+    at.segmented_control(key="demo_blocks_mode").set_value("scratch").run()
+    assert "all 9 blocks train from random weights" in diagram_title()
 
 
 def test_no_legacy_pages_folder():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -76,10 +77,15 @@ def _cancel_at_exit(manager: JobManager) -> None:
         for job in manager.jobs():
             manager.cancel(job.job_id)
 
+    _at_exit(cancel_all)
+
+
+def _at_exit(hook) -> None:
+    """Run `hook` at interpreter exit before non-daemon threads are joined (the hook concurrent.futures uses)."""
     register = getattr(threading, "_register_atexit", None)
     if register is not None:
         try:
-            register(cancel_all)
+            register(hook)
         except RuntimeError:  # interpreter already shutting down
             pass
 
@@ -136,9 +142,13 @@ def start_warmup() -> threading.Thread:
     """Once per process, in the background: import the training engine, load the demo's data and weights,
     describe every backbone, so the first click (the classroom demo) and the Model page start at once.
 
-    Pure tl_core calls (functools caches), no st.* in the thread.
+    Pure tl_core calls (functools caches), no st.* in the thread. Describing waits while anything trains:
+    a warm-up must never slow a run down. Not a daemon: a daemon thread stopped inside torch at exit aborts
+    the process, so shutdown sets `stop` and waits for the step in hand.
     """
     from tl_core import backbones, demo, training  # noqa: F401  imported on the script thread, before the thread starts
+
+    jobs, stop = manager(), threading.Event()
 
     def work() -> None:
         try:
@@ -147,12 +157,17 @@ def start_warmup() -> threading.Thread:
             pass
         for family in ("vision", "text"):
             for name in backbones.list_names(family):
+                while jobs.active_count() and not stop.is_set():
+                    time.sleep(0.5)
+                if stop.is_set():
+                    return
                 try:
                     backbones.describe(name)
                 except Exception:  # only a warm-up: the page reports real errors itself
                     pass
 
-    thread = threading.Thread(target=work, name="tl-warmup", daemon=True)
+    _at_exit(stop.set)
+    thread = threading.Thread(target=work, name="tl-warmup", daemon=False)  # not inherited from the script thread
     thread.start()
     return thread
 
