@@ -58,10 +58,10 @@ if source == state.UPLOAD:
     if is_csv or (up is None and st.session_state.get("upload_ds") is not None
                   and st.session_state["upload_ds"].kind == "text"):
         c1, c2 = st.columns(2)
-        state.seed_widget("text_column")
-        state.seed_widget("label_column")
-        c1.text_input("Text column (optional)", key="text_column", help="Leave empty to detect it.")
-        c2.text_input("Label column (optional)", key="label_column", help="Leave empty to detect it.")
+        c1.text_input("Text column (optional)", value=state.initial("text_column"), key="text_column",
+                      help="Leave empty to detect it.")
+        c2.text_input("Label column (optional)", value=state.initial("label_column"), key="label_column",
+                      help="Leave empty to detect it.")
         state.keep("text_column", "label_column")
     if up is not None:
         text_col = state.get("text_column") if is_csv else ""
@@ -130,14 +130,14 @@ with right:
 st.header("Split")
 st.write("Validation items are held out and never trained on; the same seed gives the same split in every run, "
          "so runs with different settings are scored on exactly the same items.")
-c1, c2, c3 = st.columns(3)
-for key in ("labels_per_class", "val_per_class", "seed"):
-    state.seed_widget(key)
+c1, c2, c3 = st.columns(3)  # drawn only once data is loaded: hence value=initial(), not seed_widget
 c1.number_input("Labels per class (0 = all)", min_value=0, max_value=100_000, step=5, key="labels_per_class",
+                value=state.initial("labels_per_class"),
                 help="Train on only this many examples per class: transfer learning shines with few labels.")
 c2.number_input("Validation items per class", min_value=1, max_value=10_000, step=5, key="val_per_class",
+                value=state.initial("val_per_class"),
                 help="Held out for measuring accuracy (at most half of each class).")
-c3.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed",
+c3.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed", value=state.initial("seed"),
                 help="Same seed, same split and same initial head.")
 state.keep("labels_per_class", "val_per_class", "seed")
 

@@ -60,8 +60,7 @@ if pretrained_mode:
         st.warning(f"Pretrained weights for {backbone} are not on this machine (no network here): "
                    "tick *Random initialisation* to train the architecture from random weights, "
                    "or pick a bundled backbone.")
-    state.seed_widget("random_init")
-    st.checkbox("Random initialisation (no pretrained weights)", key="random_init",
+    st.checkbox("Random initialisation (no pretrained weights)", key="random_init", value=state.initial("random_init"),
                 help="The same architecture and mode, but starting from random weights: shows what pretraining adds.")
     state.keep("random_init")
 
@@ -101,7 +100,7 @@ m2.write(report.describe_freeze(blocks, depth, mode))
 st.subheader("Hyperparameters")
 LRS = ["auto", 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
 BATCHES = [8, 16, 32, 64, 128]
-for key in ("epochs", "lr", "batch_size", "augment", "max_length"):
+for key in ("epochs", "lr", "batch_size"):  # always drawn; the family's own widgets below take value=initial()
     state.seed_widget(key)
 state.seed_widget("lr", valid=lambda v: v in LRS)
 state.seed_widget("batch_size", valid=lambda v: v in BATCHES)
@@ -126,18 +125,18 @@ if family == "vision":
             auto = training.default_image_size(backbones.get_spec(backbone), choice.dataset)
         auto = auto or info["default_image_size"]
         lo = info["min_image_size"]
-        state.seed_widget("image_size", valid=lambda v: v is None or lo <= v <= 512)
         h4.number_input("Image size (px)", min_value=lo, max_value=512, step=8, key="image_size",
+                        value=state.initial("image_size", valid=lambda v: v is None or lo <= v <= 512),
                         placeholder=f"auto: {auto}",
                         help=f"Images are resized to this; empty = {auto} px (small built-in images stay small, "
                              f"which is fast). {backbone} was pretrained at {info['default_image_size']} px.")
         state.keep("image_size")
-    st.checkbox("Data augmentation (random crops and flips)", key="augment",
+    st.checkbox("Data augmentation (random crops and flips)", key="augment", value=state.initial("augment"),
                 help="Each epoch sees slightly different images. This turns activation caching off: every epoch "
                      "runs the whole network, so training is slower.")
     if state.get("augment"):
         st.caption("Augmentation on: activation caching is off, each epoch runs the full network.")
 else:
-    h4.number_input("Max tokens", min_value=8, max_value=512, step=8, key="max_length",
+    h4.number_input("Max tokens", min_value=8, max_value=512, step=8, key="max_length", value=state.initial("max_length"),
                     help="Texts are cut to this many tokens.")
 state.keep("epochs", "lr", "batch_size", "augment", "max_length")

@@ -213,6 +213,18 @@ def seed_widget(key: str, default: Any = None, valid=None) -> None:
         ss[key] = fallback
 
 
+def initial(key: str, default: Any = None, valid=None) -> Any:
+    """The `value=` for a widget that is not drawn on every run (after an `st.stop()`, inside an `if`).
+
+    Streamlit forgets such a widget's state while it is hidden, and a browser that gets it back shows the
+    widget's own default, not a value put in Session State before drawing it (seen with Streamlit 1.67).
+    Passing the kept value as the widget's default avoids both.
+    """
+    fallback = DEFAULTS.get(key) if default is None else default
+    value = get(key)
+    return fallback if valid is not None and not valid(value) else value
+
+
 def keep(*keys: str) -> None:
     """After drawing widgets: remember their values for the other pages and the next visit."""
     for key in keys:

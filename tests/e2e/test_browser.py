@@ -309,6 +309,9 @@ def test_data_upload_and_bad_upload(new_context, app_url):
     expect(page.get_by_text(re.compile(r"3 classes:.*blue \(12\).*green \(12\).*red \(12\)"))).to_be_visible()
     assert metric_value(page, "Classes") == "3"
     assert metric_value(page, "Items") == "36"
+    # The split settings were hidden while no upload was loaded; they come back with the values in use.
+    expect(page.locator(".st-key-val_per_class input")).to_have_value("20")
+    expect(page.get_by_text("Split: 18 training, 18 validation items.")).to_be_visible()  # at most half a class
 
     errors = page.locator('[data-testid="stAlertContentError"]')
     for name, payload in [("broken.zip", b"this is not a zip archive at all"),
