@@ -34,15 +34,22 @@ if dataset != ALL:
     table = table.sort_values("best val acc", ascending=False, na_position="last")
 table.insert(1, "mine", table["owner"] == owner)
 table = table.drop(columns=["owner"])  # owner ids are session keys: never shown
-shown = table
+# On screen the table fits the page: short dataset names and times, narrow columns (the CSV keeps everything).
+shown = table.assign(data=table["data"].str.removeprefix("builtin:"), when=table["when"].str[5:16])
 st.dataframe(
     shown, hide_index=True, width="stretch", key="runs_table",
     column_config={
-        "best val acc": st.column_config.NumberColumn(format="percent"),
-        "final val acc": st.column_config.NumberColumn(format="percent"),
-        "seconds": st.column_config.NumberColumn(format="%.1f"),
-        "labels/class": st.column_config.NumberColumn(help="empty = all"),
-        "k": st.column_config.NumberColumn(help="freeze depth: blocks kept frozen"),
+        "run": st.column_config.TextColumn(width="small"),
+        "mine": st.column_config.CheckboxColumn(width=45),
+        "when": st.column_config.TextColumn(width="small", help="month-day hour:minute (UTC)"),
+        "status": st.column_config.TextColumn(width="small"),
+        "k": st.column_config.NumberColumn(width=40, help="freeze depth: blocks kept frozen"),
+        "labels/class": st.column_config.NumberColumn("labels", width=55, help="labels per class; empty = all"),
+        "best val acc": st.column_config.NumberColumn("best acc", format="percent", width=70,
+                                                      help="best validation accuracy; empty: no epoch finished"),
+        "final val acc": st.column_config.NumberColumn("final acc", format="percent", width=70),
+        "seconds": st.column_config.NumberColumn("s", format="%.1f", width=50, help="training seconds"),
+        "device": st.column_config.TextColumn(width="small"),
     },
 )
 st.download_button("Download table (CSV)", table.to_csv(index=False).encode(), file_name="transfer-lab-runs.csv",

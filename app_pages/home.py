@@ -125,7 +125,7 @@ def _demo_blocks(mode: str):
 
 shown = st.segmented_control("What each run trains", ["frozen", "finetune", "scratch"], default="finetune",
                              format_func=plots.mode_label, key="demo_blocks_mode") or "finetune"
-st.plotly_chart(_demo_blocks(shown), width="stretch", key="demo_blocks")
+views.chart(_demo_blocks, shown, key="demo_blocks")
 
 st.divider()
 st.caption(f"Training device on this server: **{state.device_text()}** · "

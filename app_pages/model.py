@@ -109,8 +109,9 @@ h1, h2, h3, h4 = st.columns(4)
 h1.number_input("Epochs", min_value=1, max_value=200, step=1, key="epochs",
                 help="Passes over the training examples.")
 h2.selectbox("Learning rate", LRS, key="lr",
-             format_func=lambda v: f"auto ({DEFAULT_LR[mode]:g} for this mode)" if v == "auto" else f"{v:g}",
-             help="AdamW step size for the head; pretrained blocks move 10× slower.")
+             format_func=lambda v: f"auto ({DEFAULT_LR[mode]:g})" if v == "auto" else f"{v:g}",
+             help="AdamW step size for the head; pretrained blocks move 10× slower. "
+                  "Auto picks the rate that suits the mode.")
 h3.selectbox("Batch size", BATCHES, key="batch_size", help="Examples per gradient step.")
 if family == "vision":
     fixed = info.get("fixed_image_size")
