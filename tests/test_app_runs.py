@@ -9,6 +9,7 @@ shows. The tests share one run store and run in file order.
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import numpy as np
@@ -105,6 +106,17 @@ def test_tiny_run_finishes_and_shows_results():
     # A refresh (new session, same URL) still shows the run.
     again = go(new_app(s=SHARED["owner"]), "train")
     assert SHARED["run_id"] in texts(again) and "took" in texts(again)
+
+
+def test_a_fine_tune_shows_which_blocks_changed():
+    at = tiny_settings(new_app(), mode="finetune", epochs=1)
+    at.button(key="start_run").click().run()
+    poll(at, lambda a: "took" in texts(a))
+    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith("_change") or "_change" in c.proto.id]
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    assert spec["layout"]["title"]["text"] == "What fine-tuning changed"
+    assert len(spec["data"][0]["x"]) == 9  # one bar per mobilenet_v2 block
 
 
 def test_queue_and_cancel():

@@ -120,12 +120,17 @@ def cmd_train(args) -> int:
            "best_val_acc": s["best_val_acc"], "final_val_acc": s["final_val_acc"],
            "confusion_matrix": s["confusion_matrix"], "per_class": s["per_class"], "device": s["device"],
            "wall_s": s["wall_s"], "n_train": s["n_train"], "n_val": s["n_val"], "image_size": s["image_size"],
-           "cached_boundary": s["cached_boundary"], "store": str(store.path)}
+           "cached_boundary": s["cached_boundary"], "store": str(store.path),
+           "block_similarity": s.get("block_similarity")}
     if args.json:
         print(json.dumps(out))
     else:
         print(f"run {result.run_id}: best val acc {out['best_val_acc']:.3f}, final {out['final_val_acc']:.3f}, "
               f"{out['wall_s']:.1f}s on {out['device']} (stored in {store.path})")
+        if out["block_similarity"]:
+            change = out["block_similarity"]
+            print("change per block (1 - CKA with the pretrained network): "
+                  + ", ".join(f"{b} {1 - v:.2f}" for b, v in zip(change["blocks"], change["cka"])))
     return 0
 
 

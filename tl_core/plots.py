@@ -673,6 +673,44 @@ def topk_bar(probs: Mapping[str, float] | None, k: int = 5, title: str = "Top pr
     return _style(fig, title, height=160 + 55 * len(items))
 
 
+def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze_depth: int | None) -> go.Figure:
+    """How much fine-tuning changed each block: 1 - linear CKA against the pretrained network, per block.
+
+    Frozen blocks (the first ``freeze_depth``) are grey and sit at 0 by construction; the rest take the
+    fine-tune colour. The usual picture: early blocks barely move, the last ones change most.
+    """
+    title = "What fine-tuning changed"
+    if not cka:
+        return empty_figure("Not measured for this run.", title)
+    names = [str(n) for n in block_names]
+    if len(names) != len(cka):
+        raise ValueError(f"{len(names)} block names but {len(cka)} CKA values")
+    k = max(0, min(int(freeze_depth or 0), len(names)))
+    change = [max(0.0, 1.0 - float(v)) for v in cka]
+    colors = [FROZEN_LINE if i < k else MODE_COLORS["finetune"] for i in range(len(names))]
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=change,
+            name="change",
+            marker={"color": colors},
+            text=[f"{v:.2f}" for v in change],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=[float(v) for v in cka],
+            hovertemplate="%{x}: CKA %{customdata:.3f} with the pretrained block<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="block (input → output)", tickangle=-30 if len(names) > 8 else 0)
+    fig.update_yaxes(title_text="change (1 − CKA)", rangemode="tozero", range=[0, max(0.1, max(change) * 1.25)])
+    moved = max(range(len(names)), key=lambda i: change[i])
+    subtitle = (f"0 = the block computes what it did before training (linear CKA on validation items); "
+                f"grey blocks were frozen.<br>Most changed: {names[moved]}.")
+    fig = _style(fig, title, subtitle=subtitle, height=420)
+    fig.update_layout(margin={"t": 125})
+    return fig
+
+
 # ----------------------------------------------------------------------------
 # What trains: the backbone as a row of blocks
 # ----------------------------------------------------------------------------

@@ -297,6 +297,8 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
             "n_train": n_train, "n_val": len(prep.y_val), "device": str(prep.device), "cached_boundary": boundary,
             "freeze_depth": prep.depth, "n_blocks": model.n_blocks, "image_size": cfg.image_size,
         }
+        if cfg.mode == "finetune" and cfg.pretrained:
+            result.summary["block_similarity"] = _block_change(prep, emit)
         result.model = model
     except Cancelled:
         result.status = "cancelled"
@@ -307,6 +309,29 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
         raise
     emit(RunFinished(run_id, result.status, result.summary, None))
     return result
+
+
+def _block_change(prep: Prepared, emit) -> dict | None:
+    """How far each block moved from its pretrained start (linear CKA, see similarity.py).
+
+    A measurement after training, outside `wall_s`; if it cannot be made the run still completes.
+    """
+    from . import similarity
+
+    cfg = prep.config
+    try:
+        emit(Message("Measuring which blocks fine-tuning changed (CKA against the pretrained network)…"))
+        reference = backbones.build(cfg.backbone, n_classes=len(prep.dataset.classes), pretrained=True, seed=cfg.seed,
+                                    image_size=cfg.image_size, max_length=cfg.max_length).to(prep.device)
+        if reference.family == "vision":
+            reference.to(memory_format=torch.channels_last)
+        n_val = _length(prep.x_val)
+        spread = torch.linspace(0, n_val - 1, similarity.probe_count(prep.model, n_val)).long().to(prep.device)
+        cka = similarity.block_similarity(reference, prep.model, _take(prep.x_val, spread))
+    except Exception as err:  # e.g. the weights went missing: report it, keep the run
+        emit(Message(f"Could not measure which blocks changed: {type(err).__name__}: {err}"))
+        return None
+    return {"blocks": prep.model.block_names, "cka": cka, "items": len(spread)}
 
 
 def _emitter(callbacks):

@@ -23,6 +23,8 @@ def fmt_seconds(s: float | None) -> str:
     if s is None:
         return "?"
     s = max(0.0, float(s))
+    if s < 10:
+        return f"{s:.1f} s"  # short runs: "0.3 s", not "0 s"
     if s < 60:
         return f"{s:.0f} s"
     m, sec = divmod(int(round(s)), 60)
@@ -112,6 +114,9 @@ def render_result(record: dict, key: str) -> None:
             st.dataframe(df, hide_index=True, width="stretch", key=f"{key}_per_class",
                          column_config={c: st.column_config.NumberColumn(format="%.2f")
                                         for c in ("precision", "recall", "f1")})
+    change = summary.get("block_similarity")
+    if change:
+        chart(plots.block_change, change["blocks"], change["cka"], summary.get("freeze_depth"), key=f"{key}_change")
 
 
 def render_record(record: dict, key: str) -> None:
