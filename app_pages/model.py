@@ -138,6 +138,7 @@ if family == "vision":
     if state.get("augment"):
         st.caption("Augmentation on: activation caching is off, each epoch runs the full network.")
 else:
-    h4.number_input("Max tokens", min_value=8, max_value=512, step=8, key="max_length", value=state.initial("max_length"),
+    h4.number_input("Max tokens", min_value=8, max_value=512, step=8, key="max_length",
+                    value=state.initial("max_length"),
                     help="Texts are cut to this many tokens.")
 state.keep("epochs", "lr", "batch_size", "augment", "max_length")

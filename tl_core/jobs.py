@@ -77,7 +77,8 @@ class JobManager:
         self._ids = itertools.count(1)
 
     # ---- commands ------------------------------------------------------------------
-    def submit(self, config: TrainConfig, *, owner: str, dataset=None, label: str = "", after: str | None = None) -> str:
+    def submit(self, config: TrainConfig, *, owner: str, dataset=None, label: str = "",
+               after: str | None = None) -> str:
         """Queue a run; `dataset` is an already loaded upload (built-ins load by name in the worker).
 
         With `after` (an earlier job's id) the run starts only once that job has ended, so a quick run
