@@ -95,6 +95,12 @@ share = 100 * trainable / total if total else 0
 m2.markdown(f"**{share:.1f}%** of {total:,} parameters train "
             f"(the new head: {info['feature_dim']:,} features × {n_classes} classes + {n_classes} biases = {head:,}).")
 m2.write(report.describe_freeze(blocks, depth, mode))
+if mode == "finetune":
+    st.checkbox("Train the head first (LP-FT)", key="lp_ft", value=state.initial("lp_ft"),
+                help="Fit the new head on frozen features, then fine-tune: the pretrained blocks are not pushed "
+                     "around by a random head's gradients, so they change less (Kumar et al. 2022). "
+                     "Compare the 'What fine-tuning changed' chart of a run with and without it.")
+    state.keep("lp_ft")
 
 # ---- hyperparameters ---------------------------------------------------------------------------------
 st.subheader("Hyperparameters")

@@ -30,6 +30,8 @@ if cfg is not None and info is not None:
     mode_text = plots.mode_label(cfg.mode) + (f" (k={cfg.freeze_depth})" if cfg.mode == "finetune" else "")
     if cfg.mode != "scratch" and not cfg.pretrained:
         mode_text += ", random initialisation"
+    if cfg.lp_ft:
+        mode_text += ", head trained first on frozen features (LP-FT)"
     size = f"{cfg.image_size} px" if cfg.image_size else "auto"
     rows = {
         "Data": f"{choice.label} · {n_classes} classes · "

@@ -153,8 +153,15 @@ def test_freeze_slider_changes_trainable_parameters():
     assert "frozen" in texts(at)
     at.radio(key="mode").set_value("scratch").run()
     assert int(metric(at, "Trainable parameters").replace(",", "")) > k2
+    assert not [c for c in at.checkbox if c.key == "lp_ft"]  # LP-FT is a fine-tuning option only
+    at.radio(key="mode").set_value("finetune").run()
+    at.checkbox(key="lp_ft").check().run()
+    go(at, "train")
+    assert "head trained first on frozen features (LP-FT)" in texts(at)
+    go(at, "model")
+    at.radio(key="mode").set_value("scratch").run()
     # The choices reach the Train page summary.
     go(at, "train")
-    assert "From scratch" in texts(at)
+    assert "From scratch" in texts(at) and "LP-FT" not in texts(at)
     go(at, "model")
     assert at.radio(key="mode").value == "scratch" and at.slider(key="freeze_depth").value == 7

@@ -140,3 +140,22 @@ def test_frozen_defaults_reach_a_tuned_linear_probe(tmp_path):
     tuned = linear_probe(prep)
     run = training.fit(prep)
     assert run.summary["final_val_acc"] >= tuned["val_acc"] - 0.03
+
+
+def test_lp_ft_starts_fine_tuning_from_a_fitted_head():
+    events = []
+    cfg = dict(TINY, mode="finetune", freeze_depth=5)
+    plain = training.train(TrainConfig(**cfg))
+    lp_ft = training.train(TrainConfig(**cfg, lp_ft=True), callbacks=[events.append])
+    texts = [e.text for e in events if isinstance(e, Message)]
+    assert any("LP-FT: training the new head on frozen features" in t for t in texts)
+    assert any("the head alone reaches" in t for t in texts)
+    assert 0.0 <= lp_ft.summary["lp_ft_probe_val_acc"] <= 1.0
+    # The first fine-tuning epoch starts from a head that already fits: its training loss is lower.
+    assert lp_ft.history[0]["train_loss"] < plain.history[0]["train_loss"]
+    # BatchNorm keeps the running statistics the head was fitted with, in trainable blocks too.
+    norms = [m for m in lp_ft.model.net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and not any(m.training for m in lp_ft.model.train().modules()
+                             if isinstance(m, torch.nn.BatchNorm2d))
+    with pytest.raises(training.ConfigError, match="--lp-ft only applies to --mode finetune"):
+        training.prepare(TrainConfig(**{**TINY, "mode": "frozen"}, lp_ft=True))

@@ -89,7 +89,8 @@ def _config_from_args(args):
     from .config import TrainConfig
 
     return TrainConfig(data=args.data, backbone=args.backbone, mode=args.mode, freeze_depth=args.freeze_depth,
-                       epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, image_size=args.image_size,
+                       lp_ft=args.lp_ft, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                       image_size=args.image_size,
                        labels_per_class=args.labels_per_class, val_per_class=args.val_per_class, augment=args.augment,
                        seed=args.seed, device=args.device, pretrained=not args.random_init, max_length=args.max_length,
                        text_column=args.text_column, label_column=args.label_column)
@@ -121,7 +122,7 @@ def cmd_train(args) -> int:
            "confusion_matrix": s["confusion_matrix"], "per_class": s["per_class"], "device": s["device"],
            "wall_s": s["wall_s"], "n_train": s["n_train"], "n_val": s["n_val"], "image_size": s["image_size"],
            "cached_boundary": s["cached_boundary"], "store": str(store.path),
-           "block_similarity": s.get("block_similarity")}
+           "block_similarity": s.get("block_similarity"), "lp_ft_probe_val_acc": s.get("lp_ft_probe_val_acc")}
     if args.json:
         print(json.dumps(out))
     else:
@@ -199,6 +200,8 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--backbone", required=True)
     t.add_argument("--mode", choices=["frozen", "finetune", "scratch"], default="frozen")
     t.add_argument("--freeze-depth", type=int, default=None, help="finetune: freeze the first K blocks (0 = train all)")
+    t.add_argument("--lp-ft", action="store_true",
+                   help="finetune: train the new head on frozen features first (LP-FT, Kumar et al. 2022)")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--lr", type=float, default=None, help="default: 3e-3 frozen, 1e-3 finetune/scratch")
     t.add_argument("--batch-size", type=int, default=32)

@@ -21,6 +21,7 @@ class TrainConfig:
     backbone: str = "mobilenet_v2"
     mode: str = "frozen"
     freeze_depth: int | None = None  # finetune only: the first K blocks stay frozen (0 = everything trains)
+    lp_ft: bool = False  # finetune only: train the new head on frozen features first (LP-FT, Kumar et al. 2022)
     epochs: int = 10
     lr: float | None = None  # None -> DEFAULT_LR[mode]
     batch_size: int = 32
@@ -58,6 +59,8 @@ class TrainConfig:
             raise ValueError("--labels-per-class must be at least 1")
         if self.lr is not None and not 0 < self.lr < 10:
             raise ValueError(f"--lr {self.lr} is out of range: try 1e-3")
+        if self.lp_ft and self.mode != "finetune":
+            raise ValueError(f"--lp-ft only applies to --mode finetune (got --mode {self.mode})")
         if self.freeze_depth is not None and self.freeze_depth < 0:
             raise ValueError("--freeze-depth must be 0 or more")
         if self.image_size is not None and not 8 <= self.image_size <= 1024:

@@ -60,6 +60,7 @@ class TransferModel(nn.Module):
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.freeze_depth = 0
+        self.batchnorm_inference = False  # True: every BatchNorm uses its running statistics, even while training
         self._owner = self._assign_parameters()
 
     # ---- structure -------------------------------------------------------
@@ -158,6 +159,10 @@ class TransferModel(nn.Module):
         super().train(mode)
         for m in self.frozen_modules():
             m.eval()
+        if self.batchnorm_inference:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         return self
 
     def count_params(self) -> tuple[int, int]:

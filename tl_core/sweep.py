@@ -21,6 +21,7 @@ def sweep_configs(base: TrainConfig, *, modes=("frozen", "finetune", "scratch"),
         for mode in modes:
             for depth in depths if mode == "finetune" else (None,):
                 configs.append(replace(base, mode=mode, freeze_depth=depth if mode == "finetune" else None,
+                                       lp_ft=base.lp_ft and mode == "finetune",
                                        labels_per_class=n if n is not None else base.labels_per_class))
     return configs
 

@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "image_size": None,
     "max_length": 64,
     "augment": False,
+    "lp_ft": False,
 }
 
 
@@ -332,6 +333,7 @@ def build_config(choice: DataChoice) -> TrainConfig:
         backbone=backbone,
         mode=mode,
         freeze_depth=freeze_depth(n_blocks) if mode == "finetune" else None,
+        lp_ft=bool(get("lp_ft")) and mode == "finetune",
         epochs=int(get("epochs")),
         lr=None if lr in (None, "auto") else float(lr),
         batch_size=int(get("batch_size")),

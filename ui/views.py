@@ -82,6 +82,8 @@ def describe_config(cfg: dict) -> str:
     mode = plots.mode_label(cfg.get("mode"))
     if cfg.get("mode") == "finetune" and cfg.get("freeze_depth") is not None:
         mode += f" (k={cfg['freeze_depth']})"
+    if cfg.get("lp_ft"):
+        mode += " after LP"
     lpc = cfg.get("labels_per_class")
     return (f"{cfg.get('data')} · {cfg.get('backbone')} · {mode} · "
             f"{'all' if lpc is None else lpc} labels/class · {cfg.get('epochs')} epochs")
