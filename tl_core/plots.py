@@ -676,7 +676,7 @@ def topk_bar(probs: Mapping[str, float] | None, k: int = 5, title: str = "Top pr
 def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze_depth: int | None) -> go.Figure:
     """How much fine-tuning changed each block: 1 - linear CKA against the pretrained network, per block.
 
-    Frozen blocks (the first ``freeze_depth``) are grey and sit at 0 by construction; the rest take the
+    Frozen blocks (the first ``freeze_depth``) are marked 🔒 and sit at 0 by construction; the rest take the
     fine-tune colour. The usual picture: early blocks barely move, the last ones change most.
     """
     title = "What fine-tuning changed"
@@ -694,7 +694,7 @@ def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze
             y=change,
             name="change",
             marker={"color": colors},
-            text=[f"{v:.2f}" for v in change],
+            text=["🔒 frozen" if i < k else f"{v:.2f}" for i, v in enumerate(change)],
             textposition="outside",
             cliponaxis=False,
             customdata=[float(v) for v in cka],
@@ -705,7 +705,7 @@ def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze
     fig.update_yaxes(title_text="change (1 − CKA)", rangemode="tozero", range=[0, max(0.1, max(change) * 1.25)])
     moved = max(range(len(names)), key=lambda i: change[i])
     subtitle = (f"0 = the block computes what it did before training (linear CKA on validation items); "
-                f"grey blocks were frozen.<br>Most changed: {names[moved]}.")
+                f"🔒 = frozen.<br>Most changed: {names[moved]}.")
     fig = _style(fig, title, subtitle=subtitle, height=420)
     fig.update_layout(margin={"t": 125})
     return fig

@@ -354,7 +354,7 @@ def test_model_freeze_slider(new_context, app_url):
 def test_train_run_and_cancel(new_context, app_url, shared):
     page = new_page(new_context)
     owner = open_app(page, app_url)
-    configure(page, **TINY)
+    configure(page, **TINY, mode="Fine-tune")
     nav(page, "train", "Train")
     summary = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="Hyperparameters:").first
     expect(summary).to_contain_text("2 epochs")
@@ -366,6 +366,8 @@ def test_train_run_and_cancel(new_context, app_url, shared):
     expect(page.locator('[data-testid="stProgress"]').first).to_be_visible()
     run_id = wait_completed(page, TINY["epochs"])
     expect(page.get_by_text(f"Run {run_id}").first).to_be_visible()
+    expect(chart(page, "train_change")).to_be_visible()  # a fine-tune: which blocks it changed
+    expect(chart(page, "train_change")).to_contain_text("What fine-tuning changed")
     shared["tiny"] = {"owner": owner, "run_id": run_id}
     shot(page, "train")
 
