@@ -114,13 +114,14 @@ def draw_demo() -> bool:
 demo_jobs = _demo_jobs()
 views.live(draw_demo, active=any(not j.done for j in demo_jobs))
 
+
 # Below the button, so the button is ready before the backbone is described (torchvision's import takes seconds).
 def _demo_blocks(mode: str):
     """What one of the three runs trains, block by block: the picture to keep in mind while the curves grow."""
-    info, n_classes = state.describe(_base.backbone), len(state.builtin_info(_base.data)["classes"])
-    depth = {"frozen": len(info["blocks"]), "finetune": demo.DEMO_FINETUNE_DEPTH, "scratch": 0}[mode]
-    head = state.trainable_params(info, n_classes, mode, depth)[2]
-    return plots.block_diagram(info["blocks"], info["block_params"], depth, mode, head_params=head)
+    cfg = next(c for c in _demo_configs() if c.mode == mode)
+    info, n_classes = state.describe(cfg.backbone), len(state.builtin_info(cfg.data)["classes"])
+    head = state.trainable_params(info, n_classes, mode, cfg.freeze_depth or 0)[2]
+    return plots.block_diagram(info["blocks"], info["block_params"], cfg.freeze_depth, mode, head_params=head)
 
 
 shown = st.segmented_control("What each run trains", ["frozen", "finetune", "scratch"], default="finetune",

@@ -176,14 +176,15 @@ class TransferModel(nn.Module):
             x = block.forward(x)
         return x
 
+    def pooled(self, h, start: int) -> torch.Tensor:
+        """What the head sees, from an activation at block boundary `start` (start == n_blocks: already pooled)."""
+        if start == self.n_blocks:
+            return h
+        return self.neck(self.run_blocks(h, start, self.n_blocks)) if self.sequential else self.features(h)
+
     def suffix(self, h, start: int) -> torch.Tensor:
         """Logits from an activation at block boundary `start` (start == n_blocks means pooled features)."""
-        if self.sequential:
-            if start < self.n_blocks:
-                h = self.neck(self.run_blocks(h, start, self.n_blocks))
-        elif start < self.n_blocks:
-            h = self.features(h)
-        return self.get_head()(h)
+        return self.get_head()(self.pooled(h, start))
 
     def features(self, x) -> torch.Tensor:
         if self.sequential:

@@ -39,19 +39,16 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def block_grams(model: TransferModel, x) -> list[torch.Tensor]:
-    """The centred Gram matrix of the activation after every block (text: mean-pooled per layer).
-
-    One block's activations are held at a time, so a wide early block of a large network still fits.
-    """
+def block_grams(model: TransferModel, x, start: int = 0) -> list[torch.Tensor]:
+    """The centred Gram matrix of the activation after every block from `start` on (text: mean-pooled per layer,
+    all of them). Vision `x` is the activation at boundary `start`; one block's activations are held at a time,
+    so a wide early block of a large network still fits."""
     was_training = model.training
     model.eval()
     try:
         if model.family == "vision":
-            from .training import vision_input
-
-            h, grams = vision_input(model, x), []
-            for i in range(model.n_blocks):
+            h, grams = x, []
+            for i in range(start, model.n_blocks):
                 h = model.run_blocks(h, i, i + 1)
                 grams.append(centered_gram(h.float()).cpu())
             return grams
@@ -62,9 +59,24 @@ def block_grams(model: TransferModel, x) -> list[torch.Tensor]:
         model.train(was_training)
 
 
-def block_similarity(reference: TransferModel, tuned: TransferModel, x) -> list[float]:
-    """CKA per block between `reference` (the pretrained start) and `tuned`, on the inputs `x`."""
-    before, after = block_grams(reference, x), block_grams(tuned, x)
-    if len(before) != tuned.n_blocks or len(after) != tuned.n_blocks:
-        raise ValueError(f"{tuned.name}: {len(after)} layer outputs for {tuned.n_blocks} blocks")
-    return [round(cka_from_grams(b, a), 6) for b, a in zip(before, after)]
+@torch.no_grad()
+def block_similarity(reference: TransferModel, tuned: TransferModel, x, frozen: int = 0) -> list[float]:
+    """CKA per block between `reference` (the pretrained start) and `tuned`, on the inputs `x`.
+
+    The first `frozen` blocks are the same weights in both: they score 1 without being compared, and for
+    vision the shared prefix runs once, the two networks only after it.
+    """
+    if tuned.family == "vision":
+        from .training import vision_input
+
+        was_training = tuned.training
+        h = tuned.eval().run_blocks(vision_input(tuned, x), 0, frozen)
+        tuned.train(was_training)
+        before, after = block_grams(reference, h, frozen), block_grams(tuned, h, frozen)
+        n_compared = tuned.n_blocks - frozen
+    else:  # an encoder runs whole
+        before, after = block_grams(reference, x), block_grams(tuned, x)
+        n_compared, frozen = tuned.n_blocks, 0
+    if len(before) != n_compared or len(after) != n_compared:
+        raise ValueError(f"{tuned.name}: {len(after)} layer outputs for {n_compared} blocks")
+    return [1.0] * frozen + [round(cka_from_grams(b, a), 6) for b, a in zip(before, after)]

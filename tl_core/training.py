@@ -258,8 +258,7 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
             emit(Message(f"Caching activations ({boundary}): the frozen blocks run once, not every epoch."))
             x_train, x_val = _boundary_activations(prep, x_train), _boundary_activations(prep, x_val)
         stepper = Stepper(prep, cached)
-        if cfg.lp_ft:
-            result.summary["lp_ft_probe_val_acc"] = _probe_head_first(prep, stepper, x_train, x_val, cancel, emit)
+        probe_acc = _probe_head_first(prep, stepper, x_train, x_val, cancel, emit) if cfg.lp_ft else None
         opt = make_optimizer(prep)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
         scaler = torch.amp.GradScaler(enabled=prep.device.type == "cuda" and not torch.cuda.is_bf16_supported())
@@ -296,13 +295,14 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
             emit(row)
         result.status = "completed"
         result.summary = {
-            **result.summary,
             "best_val_acc": best, "final_val_acc": val_acc, "classes": result.classes,
             **classification_report(prep.y_val.cpu().numpy(), pred, result.classes),
             "trainable_params": trainable, "total_params": total, "wall_s": time.perf_counter() - start,
             "n_train": n_train, "n_val": len(prep.y_val), "device": str(prep.device), "cached_boundary": boundary,
             "freeze_depth": prep.depth, "n_blocks": model.n_blocks, "image_size": cfg.image_size,
         }
+        if probe_acc is not None:
+            result.summary["lp_ft_probe_val_acc"] = probe_acc
         if cfg.mode == "finetune" and cfg.pretrained:
             result.summary["block_similarity"] = _block_change(prep, emit)
         result.model = model
@@ -326,14 +326,11 @@ def _pooled_features(prep: Prepared, stepper: Stepper, x) -> torch.Tensor:
     model, out = prep.model, []
     was_training = model.training
     model.eval()
+    start_block = prep.depth if stepper.cached else 0  # cached inputs are activations at the freeze boundary
     for start in range(0, _length(x), EVAL_BATCH):
         batch = stepper.model_input(_take(x, slice(start, start + EVAL_BATCH)), train=False)
         with _autocast(prep.device):
-            if stepper.cached:  # boundary activations: run the rest of the blocks, not the head
-                h = model.neck(model.run_blocks(batch, prep.depth, model.n_blocks))
-            else:
-                h = model.features(batch)
-        out.append(h.float())
+            out.append(model.pooled(batch, start_block).float())
     model.train(was_training)
     return torch.cat(out)
 
@@ -380,7 +377,7 @@ def _block_change(prep: Prepared, emit) -> dict | None:
             reference.to(memory_format=torch.channels_last)
         n_val = _length(prep.x_val)
         spread = torch.linspace(0, n_val - 1, similarity.probe_count(prep.model, n_val)).long().to(prep.device)
-        cka = similarity.block_similarity(reference, prep.model, _take(prep.x_val, spread))
+        cka = similarity.block_similarity(reference, prep.model, _take(prep.x_val, spread), frozen=prep.depth)
     except Exception as err:  # e.g. the weights went missing: report it, keep the run
         emit(Message(f"Could not measure which blocks changed: {type(err).__name__}: {err}"))
         return None
