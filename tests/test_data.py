@@ -109,10 +109,11 @@ def test_train_val_layout_sets_fixed_val_and_split_honours_it():
     assert ds.classes == ["cat", "dog"] and len(ds) == 14
     assert ds.fixed_val is not None and ds.fixed_val.sum() == 6
     split = make_split(ds, val_per_class=20)
-    assert set(split.val) == set(np.flatnonzero(ds.fixed_val))
+    assert set(split.val) | set(split.test) == set(np.flatnonzero(ds.fixed_val))  # val/ halves: validation, test
+    assert np.bincount(ds.labels[split.val]).tolist() == [2, 2] and np.bincount(ds.labels[split.test]).tolist() == [1, 1]
     assert set(split.train) == set(np.flatnonzero(~ds.fixed_val))
-    capped = make_split(ds, val_per_class=2, seed=1)
-    assert np.bincount(ds.labels[capped.val]).tolist() == [2, 2]
+    capped = make_split(ds, val_per_class=1, test_per_class=1, seed=1)
+    assert np.bincount(ds.labels[capped.val]).tolist() == [1, 1] == np.bincount(ds.labels[capped.test]).tolist()
     assert ds.fixed_val[capped.val].all() and not ds.fixed_val[capped.train].any()  # val/ never trains
 
 
@@ -333,30 +334,42 @@ def toy(counts: list[int]) -> Dataset:
 
 def test_split_is_stratified_and_deterministic():
     ds = toy([50, 30, 7])
-    split = make_split(ds, val_per_class=10, seed=3)
-    assert np.bincount(ds.labels[split.val]).tolist() == [10, 10, 3]  # small class: n // 2
-    assert np.bincount(ds.labels[split.train]).tolist() == [40, 20, 4]
-    assert not set(split.train) & set(split.val)
-    again = make_split(ds, val_per_class=10, seed=3)
-    assert np.array_equal(split.train, again.train) and np.array_equal(split.val, again.val)
+    split = make_split(ds, val_per_class=10, test_per_class=10, seed=3)
+    assert np.bincount(ds.labels[split.val]).tolist() == [10, 10, 2]  # small class: a third each
+    assert np.bincount(ds.labels[split.test]).tolist() == [10, 10, 2]
+    assert np.bincount(ds.labels[split.train]).tolist() == [30, 10, 3]
+    again = make_split(ds, val_per_class=10, test_per_class=10, seed=3)
+    assert all(np.array_equal(getattr(split, p), getattr(again, p)) for p in ("train", "val", "test"))
     assert not np.array_equal(make_split(ds, val_per_class=10, seed=4).val, split.val)
+    assert split.per_class(ds.labels, 3) == {"train": [30, 10, 3], "val": [10, 10, 2], "test": [10, 10, 2]}
 
 
-def test_label_budgets_nest_and_share_validation():
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_test_split_is_disjoint_from_train_and_validation(seed):
+    ds = toy([40, 25, 9, 3])
+    for lpc in (None, 1, 5):
+        split = make_split(ds, val_per_class=20, test_per_class=50, labels_per_class=lpc, seed=seed)
+        train, val, test = set(split.train), set(split.val), set(split.test)
+        assert not train & val and not train & test and not val & test
+        assert all(np.bincount(ds.labels[list(part)], minlength=4).min() >= 1 for part in (train, val, test))
+
+
+def test_label_budgets_nest_and_share_validation_and_test():
     ds = toy([60, 60, 60])
-    s10 = make_split(ds, val_per_class=20, labels_per_class=10, seed=7)
-    s50 = make_split(ds, val_per_class=20, labels_per_class=50, seed=7)
-    full = make_split(ds, val_per_class=20, seed=7)
+    s10 = make_split(ds, val_per_class=20, test_per_class=20, labels_per_class=10, seed=7)
+    s50 = make_split(ds, val_per_class=20, test_per_class=20, labels_per_class=50, seed=7)
+    full = make_split(ds, val_per_class=20, test_per_class=20, seed=7)
     assert np.array_equal(s10.val, s50.val) and np.array_equal(s10.val, full.val)
+    assert np.array_equal(s10.test, s50.test) and np.array_equal(s10.test, full.test)
     assert set(s10.train) < set(s50.train) <= set(full.train)
     assert np.bincount(ds.labels[s10.train]).tolist() == [10, 10, 10]
-    assert np.bincount(ds.labels[s50.train]).tolist() == [40, 40, 40]  # asked for more than exists: all
+    assert np.bincount(ds.labels[s50.train]).tolist() == [20, 20, 20]  # asked for more than exists: all
     assert s10.labels_per_class == 10 and s10.val_per_class == 20 and s10.seed == 7
 
 
 def test_split_refuses_tiny_class():
-    with pytest.raises(DataError, match="'c1'"):
-        make_split(toy([5, 1]))
+    with pytest.raises(DataError, match="'c1' has only 2 item"):
+        make_split(toy([5, 2]))
 
 
 def test_sample_indices_per_class():
