@@ -41,12 +41,19 @@ def make_run(
     status: str = "completed",
     backbone: str = "mobilenet_v2",
     history: list[dict] | None = None,
+    seed: int = 0,
+    test: float | None = None,
+    health: list[dict] | None = None,
+    budget: str | None = None,
 ) -> dict:
     summary = {}
     if status == "completed":
         summary = {
             "best_val_acc": best,
             "final_val_acc": best,
+            "test_acc": best if test is None else test,
+            "health": health or [],
+            "freeze_depth": k,
             "classes": CLASSES,
             "confusion_matrix": [[9, 1, 0, 0], [2, 8, 0, 0], [0, 0, 10, 0], [0, 1, 0, 9]],
             "per_class": [],
@@ -74,8 +81,9 @@ def make_run(
             "labels_per_class": lpc,
             "val_per_class": 20,
             "augment": False,
-            "seed": 0,
+            "seed": seed,
             "pretrained": mode != "scratch",
+            "budget": budget,
         },
         "summary": summary,
         "history": make_history(5) if history is None else history,
@@ -234,67 +242,66 @@ def test_overlay_curves_empty():
 # ---------------------------------------------------------------- transfer gap
 
 
-def test_transfer_gap_bars_single_lpc():
-    runs = [
-        make_run("f1", "frozen", 0.80, created="2026-11-27T10:00:00"),
-        make_run("f2", "frozen", 0.86, created="2026-11-27T11:00:00"),  # latest frozen counts
-        make_run("t1", "finetune", 0.88),
-        make_run("s1", "scratch", 0.55),
-        make_run("s2", "scratch", None, status="running"),  # ignored
-    ]
+ONE_CLASS = [{"code": "one_class", "message": "90% of the held-out items are predicted as one class",
+              "advice": "train longer"}]
+
+
+def test_transfer_gap_bars_single_lpc_with_error_bars_over_seeds():
+    runs = [make_run(f"f{s}", "frozen", 0.80, seed=s, test=t) for s, t in enumerate((0.84, 0.86, 0.88))]
+    runs += [make_run("t3", "finetune", 0.70, k=3, test=0.95), make_run("t5", "finetune", 0.90, k=5, test=0.88)]
+    runs += [make_run("s1", "scratch", 0.50, test=0.55), make_run("s2", "scratch", None, status="running")]
     fig = plots.transfer_gap(runs)
     serialisable(fig)
     assert all(isinstance(t, go.Bar) for t in fig.data)
-    assert [t.name for t in fig.data] == [MODE_LABELS[m] for m in ("frozen", "finetune", "scratch")]
+    assert [t.meta for t in fig.data] == ["frozen", "finetune", "scratch"]
+    # fine-tuning: the depth validation picked (k=5), not the best test accuracy (k=3)
+    assert fig.data[1].name == "Fine-tune (k=5)" and fig.data[1].y[0] == pytest.approx(0.88)
+    assert fig.data[0].y[0] == pytest.approx(0.86) and fig.data[0].error_y.array[0] == pytest.approx(0.02)
+    assert fig.data[0].error_y.visible and fig.data[0].text[0] == "86% \u00b1 2"
+    assert fig.data[2].name == "From scratch (to convergence)"
     assert [t.marker.color for t in fig.data] == [MODE_COLORS[m] for m in ("frozen", "finetune", "scratch")]
-    assert [t.y[0] for t in fig.data] == pytest.approx([0.86, 0.88, 0.55])
-    assert [t.text[0] for t in fig.data] == ["86%", "88%", "55%"]
-    assert fig.layout.yaxis.tickformat == ".0%"
-    # chance line at 1/4
+    assert fig.layout.yaxis.tickformat == ".0%" and "test accuracy" in fig.layout.yaxis.title.text
     lines = chance_lines(fig)
     assert len(lines) == 1 and lines[0].y0 == pytest.approx(0.25)
-    assert any("chance" in t and "25%" in t for t in annotation_texts(fig))
-    # title names the data and the backbone
     assert "animals" in fig.layout.title.text and "mobilenet_v2" in fig.layout.title.text
-    assert "25 labels per class" in fig.layout.title.subtitle.text
+    assert "25 labels per class" in fig.layout.title.subtitle.text and "3 seeds" in fig.layout.title.subtitle.text
 
 
-def test_transfer_gap_lines_over_labels_per_class():
+def test_transfer_gap_marks_an_unhealthy_baseline():
+    runs = [make_run("f", "frozen", 0.8), make_run("s", "scratch", 0.1, health=ONE_CLASS)]
+    fig = plots.transfer_gap(runs)
+    scratch = next(t for t in fig.data if t.meta == "scratch")
+    assert scratch.marker.pattern.shape == "/" and "unhealthy" in scratch.text[0]
+
+
+def test_transfer_gap_lines_over_labels_per_class_mark_the_crossover():
     runs = []
-    for lpc, (fz, ft, sc) in {5: (0.6, 0.55, 0.3), 25: (0.86, 0.88, 0.55), 100: (0.9, 0.95, 0.8)}.items():
-        runs += [
-            make_run(f"f{lpc}", "frozen", fz, lpc=lpc),
-            make_run(f"t{lpc}", "finetune", ft, lpc=lpc),
-            make_run(f"s{lpc}", "scratch", sc, lpc=lpc),
-        ]
+    for lpc, (fz, ft, sc) in {5: (0.6, 0.55, 0.3), 25: (0.86, 0.88, 0.87), 100: (0.9, 0.95, 0.97)}.items():
+        runs += [make_run(f"f{lpc}", "frozen", fz, lpc=lpc), make_run(f"t{lpc}", "finetune", ft, lpc=lpc),
+                 make_run(f"s{lpc}", "scratch", sc, lpc=lpc)]
     runs.append(make_run("x", "scratch", None, lpc=10, status="failed"))  # not a data point
-    fig = plots.transfer_gap(runs)
-    serialisable(fig)
-    assert all(isinstance(t, go.Scatter) for t in fig.data)
-    assert len(fig.data) == 3
-    by_mode = {t.meta: t for t in fig.data}
-    assert list(by_mode["scratch"].x) == ["5", "25", "100"]
-    assert list(by_mode["scratch"].y) == pytest.approx([0.3, 0.55, 0.8])
-    assert list(by_mode["finetune"].y) == pytest.approx([0.55, 0.88, 0.95])
-    assert by_mode["frozen"].line.color == MODE_COLORS["frozen"]
-    assert list(fig.layout.xaxis.categoryarray) == ["5", "25", "100"]
-    assert "labels per class" in fig.layout.xaxis.title.text
-    assert len(chance_lines(fig)) == 1
+    for fig in (plots.transfer_gap(runs), plots.data_efficiency(runs)):
+        serialisable(fig)
+        assert all(isinstance(t, go.Scatter) for t in fig.data) and len(fig.data) == 3
+        by_mode = {t.meta: t for t in fig.data}
+        assert list(by_mode["scratch"].x) == [5, 25, 100]
+        assert list(by_mode["scratch"].y) == pytest.approx([0.3, 0.87, 0.97])
+        assert list(by_mode["finetune"].y) == pytest.approx([0.55, 0.88, 0.95])
+        assert "labels per class" in fig.layout.xaxis.title.text and fig.layout.xaxis.type == "log"
+        # scratch catches frozen from 25 labels per class on, fine-tuning only at 100
+        marks = {s.x0 for s in fig.layout.shapes if s.type == "line" and s.line.dash == "dot"}
+        assert marks == {25, 100}
+        assert any("scratch catches feature extraction" in t for t in annotation_texts(fig))
 
 
-def test_transfer_gap_two_backbones_groups_by_backbone():
-    runs = [
-        make_run("a", "frozen", 0.8, backbone="resnet18"),
-        make_run("b", "frozen", 0.7, backbone="mobilenet_v2"),
-        make_run("c", "scratch", 0.5, backbone="resnet18"),
-    ]
-    fig = plots.transfer_gap(runs)
-    serialisable(fig)
-    by_mode = {t.meta: t for t in fig.data}
-    assert list(by_mode["frozen"].x) == ["resnet18", "mobilenet_v2"]
-    assert list(by_mode["frozen"].y) == pytest.approx([0.8, 0.7])
-    assert list(by_mode["scratch"].x) == ["resnet18"]
-    assert "resnet18" in fig.layout.title.text and "mobilenet_v2" in fig.layout.title.text
+def test_crossover_needs_scratch_to_stay_ahead():
+    from tl_core import comparison
+
+    runs = []
+    for lpc, (fz, sc) in {5: (0.6, 0.7), 10: (0.7, 0.6), 50: (0.8, 0.85)}.items():
+        runs += [make_run(f"f{lpc}", "frozen", fz, lpc=lpc), make_run(f"s{lpc}", "scratch", sc, lpc=lpc)]
+    assert comparison.crossover(comparison.cells(runs), "frozen") == 50
+    assert comparison.crossover(comparison.cells(runs), "finetune") is None
 
 
 def test_transfer_gap_no_completed_runs():
@@ -303,28 +310,32 @@ def test_transfer_gap_no_completed_runs():
     assert len(fig.data) == 0 and annotation_texts(fig)
 
 
+def test_runs_without_a_test_accuracy_take_no_part():
+    old = make_run("old", "frozen", 0.9)
+    del old["summary"]["test_acc"]  # recorded before the test split existed
+    assert plots.transfer_gap([old]).data == ()
+    assert "No completed runs with a test accuracy" in report.gap_sentence([old])
+
+
 # ---------------------------------------------------------------- freeze sweep
 
 
-def test_freeze_sweep_lines_per_mode_and_scratch_reference():
-    runs = [make_run(f"t{k}", "finetune", 0.80 + 0.01 * k, k=k) for k in (0, 2, 4, 6)]
-    runs += [make_run(f"f{k}", "frozen", 0.90 - 0.05 * k, k=k) for k in (0, 2, 4, 6)]
-    runs.append(make_run("s", "scratch", 0.5, k=0))
-    runs.append(make_run("t2b", "finetune", 0.99, k=2, created="2026-11-28T00:00:00"))  # latest wins
+def test_freeze_sweep_fine_tune_line_with_frozen_and_scratch_references():
+    runs = [make_run(f"t{k}-{s}", "finetune", 0.80 + 0.01 * k, k=k, seed=s, test=0.80 + 0.01 * k + 0.02 * s)
+            for k in (0, 2, 4, 6) for s in (0, 1)]
+    runs += [make_run("f", "frozen", 0.7, k=9), make_run("s", "scratch", 0.5, k=0)]
     fig = plots.freeze_sweep(runs)
     serialisable(fig)
     by_mode = {t.meta: t for t in fig.data}
     assert set(by_mode) == {"frozen", "finetune", "scratch"}
     assert list(by_mode["finetune"].x) == [0, 2, 4, 6]
-    assert list(by_mode["finetune"].y) == pytest.approx([0.80, 0.99, 0.84, 0.86])
-    assert list(by_mode["frozen"].y) == pytest.approx([0.90, 0.80, 0.70, 0.60])
-    # a single from-scratch run spans the sweep as a dotted reference line
+    assert list(by_mode["finetune"].y) == pytest.approx([0.81, 0.83, 0.85, 0.87])
+    assert by_mode["finetune"].error_y.visible
     assert list(by_mode["scratch"].x) == [0, 6] and list(by_mode["scratch"].y) == [0.5, 0.5]
-    assert by_mode["scratch"].line.dash == "dot"
+    assert by_mode["scratch"].line.dash == "dot" == by_mode["frozen"].line.dash
     for m, t in by_mode.items():
         assert t.line.color == MODE_COLORS[m]
     assert list(fig.layout.xaxis.tickvals) == [0, 2, 4, 6]
-    assert fig.layout.yaxis.tickformat == ".0%"
     lines = chance_lines(fig)
     assert len(lines) == 1 and lines[0].y0 == pytest.approx(0.25)
 
@@ -472,26 +483,24 @@ def test_block_diagram_wraps_and_stays_readable(n_blocks):
 # ---------------------------------------------------------------- report
 
 
-def test_best_by_mode_latest_completed():
-    runs = [
-        make_run("f1", "frozen", 0.9, created="2026-11-27T10:00:00"),
-        make_run("f2", "frozen", 0.8, created="2026-11-27T12:00:00"),
-        make_run("t1", "finetune", 0.7),
-        make_run("t2", "finetune", None, status="running", created="2026-11-29T00:00:00"),
-        make_run("s1", "scratch", 0.5, status="cancelled"),
-    ]
-    assert report.best_by_mode(runs) == {"frozen": 0.8, "finetune": 0.7}
-    assert report.best_by_mode([]) == {}
-
-
 def test_gap_sentence_positive_names_best_mode():
-    runs = [make_run("f", "frozen", 0.86), make_run("t", "finetune", 0.88), make_run("s", "scratch", 0.55)]
+    runs = [make_run("f", "frozen", 0.86), make_run("t", "finetune", 0.88, k=5), make_run("s", "scratch", 0.55)]
     s = report.gap_sentence(runs)
     assert "over training from scratch" in s
-    assert "+33 points" in s
+    assert "+33 points" in s and "\u00b1" not in s and "one seed" in s
     assert "25 labels per class" in s
-    assert "frozen 86%" in s and "fine-tuned 88%" in s and "scratch 55%" in s
-    assert "(fine-tuned)" in s
+    assert "frozen 86%" in s and "fine-tuned (k=5) 88%" in s and "scratch 55%" in s
+    assert "(fine-tuned (k=5))" in s and "test accuracy" in s
+
+
+def test_gap_sentence_quotes_the_spread_over_seeds():
+    runs = []
+    for seed, (f, sc) in enumerate([(0.80, 0.50), (0.84, 0.60), (0.88, 0.58)]):
+        runs += [make_run(f"f{seed}", "frozen", f, seed=seed), make_run(f"s{seed}", "scratch", sc, seed=seed)]
+    s = report.gap_sentence(runs)
+    # gaps per seed: 30, 24, 30 -> mean 28 (84 - 56), std 3.5
+    assert "+28 \u00b1 3 points over training from scratch" in s
+    assert "mean \u00b1 std over 3 seeds" in s and "frozen 84% \u00b1 4" in s and "scratch 56% \u00b1 5" in s
 
 
 def test_gap_sentence_uses_rounded_percentages():
@@ -506,6 +515,22 @@ def test_gap_sentence_negative_transfer_is_honest():
     assert "over training from scratch" in s
     assert "\u22123 points" in s and "+" not in s
     assert "domain mismatch" in s and "did not help" in s
+
+
+def test_gap_sentence_never_reads_an_unhealthy_baseline():
+    runs = [make_run("f", "frozen", 0.8), make_run("s", "scratch", 0.1, health=ONE_CLASS)]
+    s = report.gap_sentence(runs)
+    assert "is not a result" in s and "predicted as one class" in s and "Train longer" in s
+    assert "points" not in s and "over training from scratch" in s
+
+
+def test_gap_sentence_prefers_the_baseline_trained_to_convergence():
+    runs = [make_run("f", "frozen", 0.8), make_run("short", "scratch", 0.3, budget="fixed"),
+            make_run("fair", "scratch", 0.6, budget="converge", created="2026-11-27T20:00:00")]
+    s = report.gap_sentence(runs)
+    assert "+20 points" in s and "same short budget" not in s
+    only_short = report.gap_sentence(runs[:2])
+    assert "+50 points over training from scratch (trained for the same short budget)" in only_short
 
 
 def test_gap_sentence_missing_runs_and_unknown_lpc():
@@ -532,6 +557,16 @@ def test_gap_sentence_compares_like_with_like():
     assert "+30 points over training from scratch with 5 labels per class" in s
 
 
+def test_gap_sentence_after_a_depth_sweep_names_the_fine_tune_validation_picked():
+    """The issue's case: the latest fine-tune (k=9) must not stand in for the best one (k=5)."""
+    runs = [make_run("f", "frozen", 0.85, test=0.853), make_run("s", "scratch", 0.54)]
+    runs += [make_run(f"t{k}", "finetune", v, k=k, created=f"2026-11-28T0{i}:00:00")
+             for i, (k, v) in enumerate([(0, 0.90), (3, 0.92), (5, 0.943), (7, 0.93), (9, 0.80)])]
+    s = report.gap_sentence(runs)
+    assert "Pretrained features (fine-tuned (k=5)) gave +40 points" in s
+    assert "fine-tuned (k=5) 94%" in s and "frozen 85%" in s and "k=9" not in s
+
+
 def test_describe_freeze():
     names = ["stem", "stage1", "stage2", "stage3", "stage4"]
     assert report.describe_freeze(names, 3, "finetune") == "Blocks stem…stage2 frozen, stage3…head train."
@@ -542,3 +577,34 @@ def test_describe_freeze():
     assert report.describe_freeze(names + ["classifier"], 9, "finetune") == (
         "Blocks stem…stage4 frozen; only the classifier trains."
     )
+
+
+def test_efficiency_sentence_names_the_crossover():
+    runs = []
+    for lpc, (fz, ft, sc) in {5: (0.6, 0.55, 0.3), 25: (0.86, 0.88, 0.87), 100: (0.9, 0.95, 0.93)}.items():
+        runs += [make_run(f"f{lpc}", "frozen", fz, lpc=lpc), make_run(f"t{lpc}", "finetune", ft, lpc=lpc),
+                 make_run(f"s{lpc}", "scratch", sc, lpc=lpc)]
+    s = report.efficiency_sentence(runs)
+    assert s.startswith("Training from scratch catches feature extraction from 25 labels per class on")
+    assert "domain mismatch" in s and "negative transfer" in s and "stays ahead up to 100" in s
+    ahead = [r for r in runs if r["config"]["mode"] != "scratch"] + [
+        make_run(f"s{n}", "scratch", 0.1, lpc=n) for n in (5, 25, 100)]
+    assert "stay ahead of training from scratch at every labels-per-class value measured (5 to 100)" in \
+        report.efficiency_sentence(ahead)
+    assert "two or more labels-per-class values" in report.efficiency_sentence(runs[:3])
+
+
+def test_missing_configs_skip_what_the_store_already_answered():
+    from tl_core import sweep
+    from tl_core.config import TrainConfig
+
+    base = TrainConfig(data="builtin:animals", image_size=64)
+    configs = sweep.efficiency_configs(base, max_per_class=30, seeds=2, depth=5)
+    assert sorted({c.labels_per_class for c in configs}) == [5, 10, 25]
+    assert len(configs) == 3 * 3 * 2 and {c.budget for c in configs} == {None}
+    done = make_run("f", "frozen", 0.8, lpc=10)
+    done["config"] = {**configs[2].to_dict(), "mode": "frozen", "seed": 0, "freeze_depth": None}
+    done["config"]["labels_per_class"] = 5
+    left = sweep.missing(configs, [done])
+    assert len(left) == len(configs) - 1
+    assert not any(c.mode == "frozen" and c.labels_per_class == 5 and c.seed == 0 for c in left)

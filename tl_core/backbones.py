@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import assets, vision_arch
+from . import assets, randomness, vision_arch
 from .model import Block, Preprocess, TransferModel
 
 
@@ -306,22 +306,33 @@ def _build_text(spec: BackboneSpec, pretrained: bool, tiny: bool, max_length: in
 
 def build(name: str, *, n_classes: int, pretrained: bool = True, seed: int = 0, image_size: int | None = None,
           max_length: int = 64, tiny: bool = False) -> TransferModel:
-    """A TransferModel with a fresh `n_classes` head (same seed -> same initial head in every mode)."""
+    """A TransferModel with a fresh `n_classes` head (same seed -> same initial head in every mode).
+
+    Same seed, same model, also while other runs are being built on other threads (see tl_core.randomness).
+    """
+    with randomness.BUILD_LOCK:
+        return _build(name, n_classes=n_classes, pretrained=pretrained, seed=seed, image_size=image_size,
+                      max_length=max_length, tiny=tiny)
+
+
+def _build(name: str, *, n_classes: int, pretrained: bool, seed: int, image_size: int | None, max_length: int,
+           tiny: bool) -> TransferModel:
     spec = get_spec(name)
+    torch.manual_seed(seed)  # random init is reproducible too
     if spec.family == "vision":
         if spec.cut is vision_arch.efficientnet_lite:
             net, pre = _build_efficientnet_lite(spec, pretrained)
         else:
-            torch.manual_seed(seed)  # random init is reproducible too
             net, pre = _build_torchvision(spec, pretrained)
+        randomness.own_randomness(net, seed)  # before the block views take references to its modules
         pre.image_size = check_image_size(spec, image_size or spec.default_image_size)
         blocks, neck, head_path = spec.cut(net)
         feature_dim = net.get_submodule(head_path).in_features
         model = TransferModel(name=name, family="vision", net=net, blocks=blocks, neck=neck, head_path=head_path,
                               feature_dim=feature_dim, preprocess=pre)
     else:
-        torch.manual_seed(seed)
         net, tokenizer, dim = _build_text(spec, pretrained, tiny, max_length)
+        randomness.own_randomness(net, seed)
         model = TransferModel(name=name, family="text", net=net, blocks=_text_blocks(net), neck=None, head_path=None,
                               feature_dim=dim, preprocess=Preprocess("text", max_length=max_length), tokenizer=tokenizer)
     model.set_head(n_classes, seed)

@@ -12,6 +12,8 @@ import os
 import signal
 import sys
 
+from .shifts import IMAGE_SHIFTS
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def _user_errors():
@@ -91,7 +93,9 @@ def _config_from_args(args):
     return TrainConfig(data=args.data, backbone=args.backbone, mode=args.mode, freeze_depth=args.freeze_depth,
                        lp_ft=args.lp_ft, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        image_size=args.image_size,
-                       labels_per_class=args.labels_per_class, val_per_class=args.val_per_class, augment=args.augment,
+                       labels_per_class=args.labels_per_class, val_per_class=args.val_per_class,
+                       test_per_class=args.test_per_class, budget=args.budget, ood_shift=args.ood_shift,
+                       augment=args.augment,
                        seed=args.seed, device=args.device, pretrained=not args.random_init, max_length=args.max_length,
                        text_column=args.text_column, label_column=args.label_column)
 
@@ -115,24 +119,29 @@ def cmd_train(args) -> int:
         print(f"cancelled: run {result.run_id} recorded as cancelled", file=sys.stderr)
         return 130
     s = result.summary
-    out = {"run_id": result.run_id, "backbone": config.backbone, "mode": config.mode,
-           "freeze_depth": s["freeze_depth"], "trainable_params": s["trainable_params"],
-           "total_params": s["total_params"], "classes": result.classes, "history": result.history,
-           "best_val_acc": s["best_val_acc"], "final_val_acc": s["final_val_acc"],
-           "confusion_matrix": s["confusion_matrix"], "per_class": s["per_class"], "device": s["device"],
-           "wall_s": s["wall_s"], "n_train": s["n_train"], "n_val": s["n_val"], "image_size": s["image_size"],
-           "cached_boundary": s["cached_boundary"], "store": str(store.path),
-           "block_similarity": s.get("block_similarity"), "lp_ft_probe_val_acc": s.get("lp_ft_probe_val_acc")}
+    out = {"run_id": result.run_id, "backbone": config.backbone, "mode": config.mode, "store": str(store.path),
+           "classes": result.classes, "history": result.history,
+           **{k: s.get(k) for k in SUMMARY_KEYS}}
     if args.json:
         print(json.dumps(out))
-    else:
-        print(f"run {result.run_id}: best val acc {out['best_val_acc']:.3f}, final {out['final_val_acc']:.3f}, "
-              f"{out['wall_s']:.1f}s on {out['device']} (stored in {store.path})")
-        if out["block_similarity"]:
-            change = out["block_similarity"]
-            print("change per block (1 - CKA with the pretrained network): "
-                  + ", ".join(f"{b} {1 - v:.2f}" for b, v in zip(change["blocks"], change["cka"])))
+        return 0
+    print(f"run {result.run_id}: test acc {out['test_acc']:.3f} at epoch {out['selected_epoch']} (chosen on validation: "
+          f"{out['best_val_acc']:.3f}), {out['ood_shift']} shift {out['ood_acc']:.3f}, {out['wall_s']:.1f}s on "
+          f"{out['device']} (stored in {store.path})")
+    for finding in out["health"] or []:
+        print(f"unhealthy: {finding['message']}; {finding['advice']}")
+    if out["block_similarity"]:
+        change = out["block_similarity"]
+        print("change per block (1 - CKA with the pretrained network): "
+              + ", ".join(f"{b} {1 - v:.2f}" for b, v in zip(change["blocks"], change["cka"])))
     return 0
+
+
+#: What `train --json` reports of a run's summary (see tl_core.training.fit).
+SUMMARY_KEYS = ("freeze_depth", "trainable_params", "total_params", "test_acc", "selected_epoch", "best_val_acc",
+                "final_val_acc", "ood_acc", "ood_shift", "health", "budget", "epochs_run", "head_solver", "lr",
+                "confusion_matrix", "per_class", "device", "wall_s", "n_train", "n_val", "n_test", "image_size",
+                "cached_boundary", "block_similarity", "lp_ft_probe_val_acc")
 
 
 def cmd_runs(args) -> int:
@@ -145,14 +154,17 @@ def cmd_runs(args) -> int:
         return 0
     for r in runs:
         c, s = r["config"], r["summary"]
-        acc = f"{s['best_val_acc']:.3f}" if "best_val_acc" in s else "-"
+        acc = f"{s['test_acc']:.3f}" if s.get("test_acc") is not None else "-"
+        flag = "  UNHEALTHY" if s.get("health") else ""
         print(f"{r['run_id']}  {r['status']:9} {c['data']:18} {c['backbone']:20} {c['mode']:8} "
-              f"k={s.get('freeze_depth', c.get('freeze_depth'))!s:4} n/class={c.get('labels_per_class')!s:5} best={acc}")
+              f"k={s.get('freeze_depth', c.get('freeze_depth'))!s:4} n/class={c.get('labels_per_class')!s:5} "
+              f"seed={c.get('seed', 0)!s:3} test={acc}{flag}")
     return 0
 
 
 def cmd_sweep(args) -> int:
-    """Run a grid of controlled runs and print the table and the transfer-gap sentence."""
+    """Run a grid of controlled runs over seeds and print the cells, the gaps and the transfer-gap sentence."""
+    from . import comparison
     from .events import CancelToken
     from .report import gap_sentence
     from .store import RunStore
@@ -163,16 +175,19 @@ def cmd_sweep(args) -> int:
         depths, labels = parse_int_list(args.depths), parse_int_list(args.labels_per_class_list)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if args.seeds < 1:
+        raise ConfigError("--seeds must be at least 1")
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    configs = sweep_configs(_config_from_args(args), modes=modes, depths=depths, labels_per_class=labels)
+    configs = sweep_configs(_config_from_args(args), modes=modes, depths=depths, labels_per_class=labels,
+                            seeds=args.seeds)
     store = RunStore(args.store) if args.store else RunStore()
     cancel = CancelToken()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
     results = []
     try:
         for i, config in enumerate(configs, 1):
-            print(f"[{i}/{len(configs)}] {config.mode} k={config.freeze_depth} n/class={config.labels_per_class}",
-                  file=sys.stderr)
+            print(f"[{i}/{len(configs)}] {config.mode} k={config.freeze_depth} n/class={config.labels_per_class} "
+                  f"seed={config.seed}", file=sys.stderr)
             result = train(config, callbacks=[_ProgressBar(True)], cancel=cancel, store=store, owner="cli")
             if result.status == "cancelled":
                 print("cancelled", file=sys.stderr)
@@ -180,18 +195,28 @@ def cmd_sweep(args) -> int:
             results.append(result)
     finally:
         signal.signal(signal.SIGINT, previous)
-    rows = [{"run_id": r.run_id, "mode": r.config["mode"], "freeze_depth": r.summary["freeze_depth"],
-             "labels_per_class": r.config["labels_per_class"], "best_val_acc": r.summary["best_val_acc"],
-             "wall_s": r.summary["wall_s"]} for r in results]
     runs = [store.get_run(r.run_id) for r in results]
+    cells = comparison.cells(runs)
+    out = {"cells": [c.to_dict() for c in cells], "gaps": [g.to_dict() for g in comparison.gaps(cells)],
+           "sentence": gap_sentence(runs),
+           "runs": [{"run_id": r["run_id"], "mode": r["config"]["mode"], "freeze_depth": r["summary"]["freeze_depth"],
+                     "labels_per_class": r["config"]["labels_per_class"], "seed": r["config"]["seed"],
+                     "test_acc": r["summary"]["test_acc"], "best_val_acc": r["summary"]["best_val_acc"],
+                     "health": r["summary"]["health"], "wall_s": r["summary"]["wall_s"]} for r in runs]}
     if args.json:
-        print(json.dumps({"runs": rows, "sentence": gap_sentence(runs)}))
+        print(json.dumps(out))
         return 0
-    print(f"{'run':12} {'mode':9} {'k':>3} {'n/class':>7} {'best val acc':>12} {'seconds':>8}")
-    for r in rows:
-        print(f"{r['run_id']:12} {r['mode']:9} {r['freeze_depth']!s:>3} {r['labels_per_class']!s:>7} "
-              f"{r['best_val_acc']:12.3f} {r['wall_s']:8.1f}")
-    print(gap_sentence(runs))
+    print(f"{'mode':9} {'k':>3} {'n/class':>7} {'seeds':>5} {'test acc':>15}  health")
+    for c in cells:
+        spread = f"{c.mean:.3f} \u00b1 {c.std:.3f}" if c.n > 1 else f"{c.mean:.3f}"
+        health = "ok" if not c.unhealthy_runs else f"{c.unhealthy_runs} unhealthy"
+        print(f"{c.mode:9} {c.freeze_depth!s:>3} {c.labels_per_class!s:>7} {c.n:>5} {spread:>15}  {health}")
+    for g in out["gaps"]:
+        ci = g["gap_ci95"]
+        interval = f" (95% interval {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})" if ci else ""
+        print(f"gap {g['pretrained_mode']:8} - scratch at {g['labels_per_class']} labels/class: "
+              f"{100 * g['gap_mean']:+.1f} points{interval}")
+    print(out["sentence"])
     return 0
 
 
@@ -203,11 +228,18 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--lp-ft", action="store_true",
                    help="finetune: train the new head on frozen features first (LP-FT, Kumar et al. 2022)")
     t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--lr", type=float, default=None, help="default: 3e-3 frozen, 1e-3 finetune/scratch")
+    t.add_argument("--lr", type=float, default=None,
+                   help="default: 1e-3 finetune, 3e-3 scratch (frozen heads are fitted by L-BFGS)")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--image-size", type=int, default=None)
     t.add_argument("--labels-per-class", type=int, default=None)
-    t.add_argument("--val-per-class", type=int, default=20)
+    t.add_argument("--val-per-class", type=int, default=20, help="validation items per class: choose the epoch")
+    t.add_argument("--test-per-class", type=int, default=50, help="test items per class: the reported accuracy")
+    t.add_argument("--budget", choices=["fixed", "converge"], default=None,
+                   help="fixed: exactly --epochs; converge: at least 400 optimizer steps "
+                        "(default: converge for --mode scratch, fixed otherwise)")
+    t.add_argument("--ood-shift", default="blur", choices=IMAGE_SHIFTS,
+                   help="the shifted copy of the test split for out-of-distribution accuracy (text: typos)")
     t.add_argument("--augment", action="store_true", help="random resized crop + flip (turns activation caching off)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
@@ -237,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--modes", default="frozen,finetune,scratch")
     w.add_argument("--depths", help="fine-tune freeze depths, e.g. 0,3,5,7")
     w.add_argument("--labels-per-class-list", help="e.g. 5,10,25,50 (overrides --labels-per-class)")
+    w.add_argument("--seeds", type=int, default=1, help="seeds per cell (--seed, --seed+1, ...): split and init change")
     w.set_defaults(func=cmd_sweep)
     r = sub.add_parser("runs", help="list stored runs")
     r.add_argument("--data")

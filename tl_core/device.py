@@ -35,8 +35,13 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 def configure_cpu_threads() -> int:
     """Use every core this process may run on (torch's default can undercount in containers), and flush
-    denormal floats to zero: near-zero pretrained weights otherwise make x86 CPUs crawl."""
+    denormal floats to zero: near-zero pretrained weights otherwise make x86 CPUs crawl.
+
+    An explicit OMP_NUM_THREADS wins: on a machine shared with other busy processes, spinning OpenMP threads
+    that outnumber the free cores slow every kernel down by orders of magnitude."""
     torch.set_flush_denormal(True)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return torch.get_num_threads()
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS

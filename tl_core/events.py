@@ -47,6 +47,7 @@ class RunStarted:
     trainable_params: int
     total_params: int
     cached_boundary: str | None  # where activations are cached, None when every epoch runs the full model
+    n_test: int = 0  # held-out items the run reports on (the epoch is chosen on the n_val others)
     kind: Literal["run_started"] = "run_started"
 
 

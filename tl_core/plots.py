@@ -20,8 +20,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .report import best_val_acc, completed_runs
-from .report import latest_by as _latest_by
+from . import comparison
 
 # ----------------------------------------------------------------------------
 # Shared vocabulary
@@ -384,155 +383,142 @@ def overlay_curves(runs: Sequence[Mapping[str, Any]], metric: str = "val_acc") -
 # ----------------------------------------------------------------------------
 
 
-def transfer_gap(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Best validation accuracy per mode: the transfer-learning gain at a glance.
+def _error_bars(cells: Sequence[comparison.Cell]) -> dict[str, Any]:
+    return {"type": "data", "array": [c.std for c in cells], "visible": any(c.n > 1 for c in cells),
+            "thickness": 2, "width": 6}
 
-    Completed runs only; for several runs with the same mode (and labels per
-    class, and backbone) the latest counts, as in ``report.best_by_mode``.
-    Several labels-per-class values -> one line per mode over labels per class;
-    otherwise grouped bars per mode, with the value printed on each bar.
+
+def _seeds_note(cells: Sequence[comparison.Cell]) -> str:
+    most = max((c.n for c in cells), default=1)
+    return f"mean \u00b1 std over {most} seeds" if most > 1 else "one seed each: run several seeds for error bars"
+
+
+def _cell_text(cell: comparison.Cell) -> str:
+    text = format_pct(cell.mean) + (f" \u00b1 {round(100 * cell.std)}" if cell.n > 1 else "")
+    return text + ("<br>unhealthy" if not cell.healthy else "")
+
+
+def transfer_gap(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Test accuracy of the fair comparison at one labels-per-class value: frozen, the fine-tune depth validation
+    picked, and the from-scratch baseline (trained to convergence when there is one), with error bars over seeds.
+    Several labels-per-class values: the data-efficiency lines instead. An unhealthy cell is drawn hatched and says so.
     """
-    done = completed_runs(runs)
-    if not done:
+    all_cells = comparison.cells(runs)
+    if not all_cells:
         return empty_figure(
-            "No completed runs yet: train frozen, fine-tune and from-scratch models to compare.",
+            "No completed runs with a test accuracy yet: train frozen, fine-tune and from-scratch models to compare.",
             "Transfer gap",
         )
-    what = _what(done)
-    title = f"Transfer gap: {what}" if what else "Transfer gap"
-    classes = _classes_of(done)
-    backbones = _distinct(done, "backbone") or [None]
-    multi_bb = len(backbones) > 1
-    lpcs = sorted(_distinct(done, "labels_per_class"))
-
-    latest = _latest_by(
-        done,
-        lambda r: (_cfg(r).get("mode"), _cfg(r).get("labels_per_class"), _cfg(r).get("backbone")),
-    )
-    modes = _sorted_modes(k[0] for k in latest)
+    groups = comparison.by_labels(all_cells)
+    if len(groups) > 1:
+        return data_efficiency(runs)
+    lpc, group = next(iter(groups.items()))
+    picked = [c for c in (comparison.pick_pretrained(group, "frozen"), comparison.pick_pretrained(group, "finetune"),
+                          comparison.pick_scratch(group)) if c is not None]
     fig = go.Figure()
+    for cell in picked:
+        name = mode_label(cell.mode)
+        if cell.mode == "finetune" and cell.freeze_depth is not None:
+            name += f" (k={cell.freeze_depth})"
+        if cell.mode == "scratch":
+            name += " (same budget)" if cell.budget == "fixed" else " (to convergence)"
+        fig.add_trace(go.Bar(
+            x=[name], y=[cell.mean], name=name, marker={"color": mode_color(cell.mode),
+                                                        "pattern": {"shape": "" if cell.healthy else "/"}},
+            error_y=_error_bars([cell]), text=[_cell_text(cell)], textposition="outside",
+            textfont={"size": FONT_SIZE + 2}, cliponaxis=False, meta=cell.mode,
+            customdata=[[cell.n]], hovertemplate=name + ": %{y:.1%} (%{customdata[0]} seeds)<extra></extra>"))
+    fig.update_layout(barmode="group", bargap=0.25, showlegend=False)
+    fig.update_xaxes(title_text="training mode")
+    what = _what([r for c in picked for r in c.runs])
+    _pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.12)
+    _add_chance(fig, len(_classes_of(picked[0].runs) or []) or None)
+    subtitle = f"Test accuracy at the epoch validation chose, {_seeds_note(picked)}" + (
+        f", {lpc} labels per class." if lpc is not None else ".")
+    return _style(fig, f"Transfer gap: {what}" if what else "Transfer gap", subtitle=subtitle, height=500)
 
-    if len(lpcs) > 1:
-        bb_dashes = ("solid", "dot", "dash", "dashdot")
-        for bi, bb in enumerate(backbones):
-            for mode in modes:
-                pts = sorted(
-                    (lpc, best_val_acc(r))
-                    for (m, lpc, b), r in latest.items()
-                    if m == mode and b == bb and lpc is not None
-                )
-                if not pts:
-                    continue
-                name = mode_label(mode) + (f" · {bb}" if multi_bb else "")
-                fig.add_trace(
-                    go.Scatter(
-                        x=[str(p[0]) for p in pts],
-                        y=[p[1] for p in pts],
-                        name=name,
-                        mode="lines+markers+text",
-                        text=[format_pct(p[1]) for p in pts],
-                        textposition="top center",
-                        textfont={"size": FONT_SIZE - 3, "color": mode_color(mode)},
-                        line={"color": mode_color(mode), "width": 3, "dash": bb_dashes[bi % 4]},
-                        marker={"size": 11},
-                        meta=mode,
-                        hovertemplate=name + "<br>%{x} labels/class: %{y:.1%}<extra></extra>",
-                    )
-                )
-        fig.update_xaxes(
-            title_text="labels per class (training images per class)",
-            type="category",
-            categoryorder="array",
-            categoryarray=[str(v) for v in lpcs],
-        )
-        subtitle = "Best validation accuracy per mode. Pretraining helps most when labels are scarce."
-    else:
-        lpc = lpcs[0] if lpcs else None
-        for mode in modes:
-            pts = [(b, best_val_acc(r)) for (m, _l, b), r in latest.items() if m == mode]
-            pts.sort(key=lambda p: backbones.index(p[0]))
-            xs = [str(p[0]) for p in pts] if multi_bb else [mode_label(mode)] * len(pts)
-            fig.add_trace(
-                go.Bar(
-                    x=xs,
-                    y=[p[1] for p in pts],
-                    name=mode_label(mode),
-                    marker={"color": mode_color(mode)},
-                    text=[format_pct(p[1]) for p in pts],
-                    textposition="outside",
-                    textfont={"size": FONT_SIZE + 2},
-                    cliponaxis=False,
-                    meta=mode,
-                    hovertemplate=mode_label(mode) + ": %{y:.1%}<extra></extra>",
-                )
-            )
-        fig.update_layout(barmode="group", bargap=0.25)
-        fig.update_xaxes(title_text="backbone" if multi_bb else "training mode")
-        subtitle = "Best validation accuracy per mode" + (
-            f", {lpc} labels per class." if lpc is not None else "."
-        )
 
-    _pct_axis(fig.update_yaxes, "best validation accuracy (%)", upper=1.1)
-    _add_chance(fig, len(classes) if classes else None)
-    _style(fig, title, subtitle=subtitle, height=500)
-    return fig
+def data_efficiency(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """When does transfer pay? Test accuracy over labels per class for frozen, the best fine-tune and the fair
+    from-scratch baseline, with error bars over seeds, and a mark where scratch catches up (the crossover)."""
+    all_cells = [c for c in comparison.cells(runs) if c.labels_per_class is not None]
+    title = "When does transfer pay?"
+    if not all_cells:
+        return empty_figure("No completed runs with a labels-per-class setting yet.", title)
+    groups = sorted(comparison.by_labels(all_cells).items())
+    fig = go.Figure()
+    picks = {"frozen": lambda g: comparison.pick_pretrained(g, "frozen"),
+             "finetune": lambda g: comparison.pick_pretrained(g, "finetune"),
+             "scratch": comparison.pick_scratch}
+    for mode, pick in picks.items():
+        pts = [(lpc, cell) for lpc, g in groups if (cell := pick(g)) is not None]
+        if not pts:
+            continue
+        cells_ = [c for _, c in pts]
+        name = mode_label(mode) + (" (to convergence)" if mode == "scratch" and cells_[-1].budget == "converge" else "")
+        fig.add_trace(go.Scatter(
+            x=[lpc for lpc, _ in pts], y=[c.mean for c in cells_], name=name, mode="lines+markers",
+            error_y=_error_bars(cells_), line={"color": mode_color(mode), "width": 3},
+            marker={"size": 11, "symbol": ["circle" if c.healthy else "x" for c in cells_]}, meta=mode,
+            customdata=[[c.n, c.freeze_depth if c.freeze_depth is not None else "-"] for c in cells_],
+            hovertemplate=name + "<br>%{x} labels/class: %{y:.1%} (%{customdata[0]} seeds, k=%{customdata[1]})"
+                                 "<extra></extra>"))
+    for mode in comparison.PRETRAINED_MODES:
+        at = comparison.crossover(all_cells, mode)
+        if at is not None:
+            fig.add_vline(x=at, line_dash="dot", line_color=mode_color(mode), line_width=2,
+                          annotation_text=f"scratch catches {MODE_LABELS[mode].split(' (')[0].lower()} here",
+                          annotation_position="top left", annotation_font={"size": FONT_SIZE - 3})
+    lpcs = [lpc for lpc, _ in groups]
+    fig.update_xaxes(title_text="labels per class (training items per class)", type="log",
+                     tickmode="array", tickvals=lpcs, ticktext=[str(v) for v in lpcs])
+    _pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.05)
+    _add_chance(fig, len(_classes_of(all_cells[0].runs) or []) or None)
+    what = _what([r for c in all_cells for r in c.runs])
+    return _style(fig, f"{title} {what}" if what else title, height=500,
+                  subtitle=f"Test accuracy, {_seeds_note(all_cells)}. Pretraining helps most when labels are scarce.")
 
 
 def freeze_sweep(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Best validation accuracy vs freeze depth k, one line per mode (Yosinski et al. 2014).
-
-    A mode measured at a single k while others sweep several (typically the
-    from-scratch control) is drawn as a dotted horizontal reference line.
-    """
-    done = [r for r in completed_runs(runs) if _cfg(r).get("freeze_depth") is not None]
+    """Test accuracy vs freeze depth k for fine-tuning (Yosinski et al. 2014), error bars over seeds; the frozen
+    and from-scratch cells at the same labels per class as dotted reference lines."""
+    all_cells = comparison.cells(runs)
     title = "Freeze-depth sweep"
-    if not done:
-        return empty_figure("No completed runs with a freeze depth yet.", title)
-    what = _what(done)
-    if what:
-        title += f": {what}"
-    latest = _latest_by(done, lambda r: (_cfg(r).get("mode"), int(_cfg(r)["freeze_depth"])))
-    all_k = sorted({k for _m, k in latest})
-    modes = _sorted_modes(m for m, _k in latest)
+    tuned = [c for c in all_cells if c.mode == "finetune" and c.freeze_depth is not None]
+    if not tuned:
+        return empty_figure("No completed fine-tunes with a freeze depth yet.", title)
+    lpc = tuned[-1].labels_per_class
+    group = comparison.by_labels(all_cells)[lpc]
+    tuned = sorted((c for c in group if c.mode == "finetune" and c.freeze_depth is not None),
+                   key=lambda c: c.freeze_depth)
+    by_k: dict[int, comparison.Cell] = {}
+    for c in tuned:  # one cell per depth: the one with the most seeds
+        if c.freeze_depth not in by_k or c.n > by_k[c.freeze_depth].n:
+            by_k[c.freeze_depth] = c
+    ks = sorted(by_k)
     fig = go.Figure()
-    for mode in modes:
-        pts = sorted((k, best_val_acc(r)) for (m, k), r in latest.items() if m == mode)
-        if len(pts) == 1 and len(all_k) > 1:
-            xs, ys = [all_k[0], all_k[-1]], [pts[0][1]] * 2
-            name = f"{mode_label(mode)} ({format_pct(pts[0][1])})"
-            line = {"color": mode_color(mode), "width": 3, "dash": "dot"}
-            trace_mode = "lines"
-        else:
-            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            name = mode_label(mode)
-            line = {"color": mode_color(mode), "width": 3}
-            trace_mode = "lines+markers"
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                name=name,
-                mode=trace_mode,
-                line=line,
-                marker={"size": 11},
-                meta=mode,
-                hovertemplate=mode_label(mode) + "<br>k=%{x}: %{y:.1%}<extra></extra>",
-            )
-        )
+    fig.add_trace(go.Scatter(
+        x=ks, y=[by_k[k].mean for k in ks], name=MODE_LABELS["finetune"], mode="lines+markers",
+        error_y=_error_bars([by_k[k] for k in ks]), line={"color": mode_color("finetune"), "width": 3},
+        marker={"size": 11}, meta="finetune", hovertemplate="Fine-tune<br>k=%{x}: %{y:.1%}<extra></extra>"))
+    for ref in (comparison.pick_pretrained(group, "frozen"), comparison.pick_scratch(group)):
+        if ref is None:
+            continue
+        name = f"{mode_label(ref.mode)} ({_cell_text(ref).replace('<br>', ' ')})"
+        fig.add_trace(go.Scatter(
+            x=[ks[0], ks[-1]] if len(ks) > 1 else [ks[0] - 0.5, ks[0] + 0.5], y=[ref.mean] * 2, name=name,
+            mode="lines", line={"color": mode_color(ref.mode), "width": 3, "dash": "dot"}, meta=ref.mode,
+            hovertemplate=name + "<extra></extra>"))
     xaxis: dict[str, Any] = {"title_text": "freeze depth k (blocks frozen / copied)", "tickformat": "d"}
-    if len(all_k) <= 25:
-        xaxis.update(tickmode="array", tickvals=all_k)
+    if len(ks) <= 25:
+        xaxis.update(tickmode="array", tickvals=ks)
     fig.update_xaxes(**xaxis)
-    _pct_axis(fig.update_yaxes, "best validation accuracy (%)", upper=1.05)
-    classes = _classes_of(done)
-    _add_chance(fig, len(classes) if classes else None)
-    _style(
-        fig,
-        title,
-        subtitle="Deeper k = more pretrained blocks kept. Frozen features get task-specific; fine-tuning recovers.",
-        height=500,
-    )
-    return fig
+    _pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.05)
+    _add_chance(fig, len(_classes_of(tuned[0].runs) or []) or None)
+    what = _what([r for c in tuned for r in c.runs])
+    subtitle = (f"Test accuracy, {_seeds_note(tuned)}" + (f", {lpc} labels per class" if lpc is not None else "")
+                + ". Deeper k = more pretrained blocks kept.")
+    return _style(fig, f"{title}: {what}" if what else title, subtitle=subtitle, height=500)
 
 
 # ----------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from . import comparison
+
 #: Short words for a mode inside a sentence.
 MODE_WORDS: dict[str, str] = {"frozen": "frozen", "finetune": "fine-tuned", "scratch": "scratch"}
 
@@ -70,26 +72,6 @@ def best_by_mode(runs: Iterable[Mapping[str, Any]] | None) -> dict[str, float]:
     return {m: best_val_acc(r) for m, r in latest.items() if m is not None}  # type: ignore[misc]
 
 
-def _comparison_group(done: list[Mapping[str, Any]]) -> tuple[Any, list[Mapping[str, Any]]]:
-    """Pick the runs to compare: a single labels-per-class value (a controlled comparison).
-
-    Prefer the most recent labels-per-class value at which both a pretrained run
-    and a from-scratch run exist; else the most recent value.
-    """
-    lpcs = {_lpc(r) for r in done}
-    if len(lpcs) <= 1:
-        return (next(iter(lpcs)) if lpcs else None), done
-    recency = latest_by(done, _lpc)  # lpc -> its latest run
-    ordered = sorted(recency, key=lambda v: str(recency[v].get("created_at") or ""), reverse=True)
-    for v in ordered:
-        group = [r for r in done if _lpc(r) == v]
-        modes = {_mode(r) for r in group}
-        if "scratch" in modes and modes & set(PRETRAINED_MODES):
-            return v, group
-    v = ordered[0]
-    return v, [r for r in done if _lpc(r) == v]
-
-
 def _pct(frac: float) -> int:
     return int(round(100 * frac))
 
@@ -102,52 +84,121 @@ def _signed(points: int) -> str:
     return "\u00b10"
 
 
+def _spread(points: float) -> str:
+    return f" \u00b1 {round(points)}"
+
+
+def cell_words(cell: comparison.Cell) -> str:
+    """'fine-tuned (k=5)', 'frozen', 'scratch (same budget)'."""
+    word = MODE_WORDS.get(cell.mode, str(cell.mode))
+    if cell.mode == "finetune" and cell.freeze_depth is not None:
+        word += f" (k={cell.freeze_depth})"
+    if cell.mode == "scratch" and cell.budget == "fixed":
+        word += " (same budget)"
+    return word
+
+
+def cell_value(cell: comparison.Cell) -> str:
+    return f"{_pct(cell.mean)}%" + (_spread(100 * cell.std) if cell.n > 1 else "")
+
+
+def _comparison_group(all_cells: list[comparison.Cell]) -> tuple[Any, list[comparison.Cell]]:
+    """The labels-per-class value to read: the most recent one with both a pretrained and a from-scratch cell,
+    else the most recent one (a controlled comparison compares like with like)."""
+    groups = comparison.by_labels(all_cells)
+    recency = {lpc: max(str(r.get("created_at") or "") for c in g for r in c.runs) for lpc, g in groups.items()}
+    ordered = sorted(groups, key=lambda v: recency[v], reverse=True)
+    for v in ordered:
+        modes = {c.mode for c in groups[v]}
+        if "scratch" in modes and modes & set(PRETRAINED_MODES):
+            return v, groups[v]
+    return ordered[0], groups[ordered[0]]
+
+
+def _unhealthy(cell: comparison.Cell, role: str) -> str:
+    finding = cell.findings[0]
+    return (f"The {role} ({cell_words(cell)}) is not a result: {finding['message']} "
+            f"({cell.unhealthy_runs} of {cell.n} seed{'s' if cell.n > 1 else ''}). {finding['advice'].capitalize()}; "
+            "no gain over training from scratch is read from it.")
+
+
 def gap_sentence(runs: Iterable[Mapping[str, Any]] | None) -> str:
-    """One sentence reading the transfer gap; always contains "over training from scratch".
+    """One sentence reading the transfer gap on test accuracy; always contains "over training from scratch".
 
-    Percent values are rounded first and the gap is their difference, so the
-    numbers a student reads add up.
+    It reads the same cells the table and the gap chart show: the fair from-scratch baseline and the pretrained
+    setting that validation picked, at one labels-per-class value, with the spread over seeds. Percent values are
+    rounded first and the gap is their difference, so the numbers a student reads add up. An unhealthy cell is named
+    as such, never read as a result.
     """
-    done = completed_runs(runs)
-    if not done:
-        return (
-            "No completed runs yet: train a frozen or fine-tuned model and a from-scratch "
-            "baseline to measure the gain over training from scratch."
-        )
-    lpc, group = _comparison_group(done)
-    best = best_by_mode(group)
+    all_cells = comparison.cells(runs)
+    if not all_cells:
+        return ("No completed runs with a test accuracy yet: train a frozen or fine-tuned model and a from-scratch "
+                "baseline to measure the gain over training from scratch.")
+    lpc, group = _comparison_group(all_cells)
     with_lpc = f" with {lpc} labels per class" if lpc is not None else ""
-    pre = {m: best[m] for m in PRETRAINED_MODES if m in best}
-
-    if "scratch" not in best:
+    scratch = comparison.pick_scratch(group)
+    pre = [c for c in (comparison.pick_pretrained(group, m) for m in PRETRAINED_MODES) if c is not None]
+    if scratch is None:
         if pre:
-            m = max(pre, key=lambda k: pre[k])
-            return (
-                f"The best pretrained run ({MODE_WORDS[m]}) reached {_pct(pre[m])}%{with_lpc}. "
-                "Run a from-scratch baseline to measure the gain over training from scratch."
-            )
+            best = max(pre, key=lambda c: c.val_mean)
+            return (f"The best pretrained setting ({cell_words(best)}) reached {cell_value(best)}{with_lpc}. "
+                    "Run a from-scratch baseline to measure the gain over training from scratch.")
         return "Run a from-scratch baseline to measure the gain over training from scratch."
     if not pre:
-        return (
-            f"Training from scratch reached {_pct(best['scratch'])}%{with_lpc}; run a frozen or "
-            "fine-tuned model to measure what pretrained features gain over training from scratch."
-        )
-
-    # Ties prefer "frozen": the cheaper option that reached the same accuracy.
-    m = max(pre, key=lambda k: (_pct(pre[k]), k == "frozen"))
-    points = _pct(pre[m]) - _pct(best["scratch"])
-    detail = ", ".join(f"{MODE_WORDS[k]} {_pct(v)}%" for k, v in pre.items())
-    detail += f", scratch {_pct(best['scratch'])}%"
-    which = "fine-tuned" if m == "finetune" else "frozen"
-    lead = f"Pretrained features ({which}) gave {_signed(points)} points over training from scratch{with_lpc}"
+        return (f"Training from scratch reached {cell_value(scratch)}{with_lpc}; run a frozen or fine-tuned model to "
+                "measure what pretrained features gain over training from scratch.")
+    if not scratch.healthy:
+        return _unhealthy(scratch, "from-scratch baseline")
+    # Validation picks the headline (ties: frozen, the cheaper one); the sentence then quotes test accuracy.
+    best = max(pre, key=lambda c: (round(c.val_mean, 6), c.mode == "frozen"))
+    if not best.healthy:
+        return _unhealthy(best, "pretrained run")
+    gap = comparison.Gap(best, scratch)
+    points = _pct(best.mean) - _pct(scratch.mean)
+    spread = _spread(100 * gap.std) if gap.n > 1 else ""
+    seeds = f"mean \u00b1 std over {gap.n} seeds" if gap.n > 1 else "one seed"
+    detail = ", ".join(f"{cell_words(c)} {cell_value(c)}" for c in [*pre, scratch])
+    budget = " (trained for the same short budget)" if scratch.budget == "fixed" else ""
+    which = cell_words(best)
+    lead = (f"Pretrained features ({which}) gave {_signed(points)}{spread} points over training from scratch"
+            f"{budget}{with_lpc}")
+    tail = f" (test accuracy, {seeds}: {detail})"
     if points > 0:
-        return f"{lead} ({detail})."
+        return f"{lead}{tail}."
     if points == 0:
-        return f"{lead} ({detail}): no gain, so this data may be far from ImageNet."
-    return (
-        f"{lead} ({detail}): the data is likely far from ImageNet (domain mismatch), "
-        "so transfer did not help."
-    )
+        return f"{lead}{tail}: no gain, so this data may be far from ImageNet."
+    return (f"{lead}{tail}: the data is likely far from ImageNet (domain mismatch), so transfer did not help "
+            "(negative transfer).")
+
+
+def efficiency_sentence(runs: Iterable[Mapping[str, Any]] | None) -> str:
+    """One sentence on the data-efficiency curve: where (if anywhere) the fair scratch baseline catches up."""
+    all_cells = [c for c in comparison.cells(runs) if c.labels_per_class is not None]
+    groups = comparison.by_labels(all_cells)
+    measured = sorted(v for v, g in groups.items()
+                      if comparison.pick_scratch(g) and any(c.mode in PRETRAINED_MODES for c in g))
+    if len(measured) < 2:
+        return ("Measure frozen, fine-tuned and from-scratch runs at two or more labels-per-class values to see "
+                "when transfer pays.")
+    unhealthy = [v for v in measured if not comparison.pick_scratch(groups[v]).healthy]
+    caveat = (f" The from-scratch runs at {', '.join(map(str, unhealthy))} labels per class are unhealthy and "
+              "prove nothing there." if unhealthy else "")
+    frozen_at = comparison.crossover(all_cells, "frozen")
+    tuned_at = comparison.crossover(all_cells, "finetune")
+    if frozen_at is None and tuned_at is None:
+        return (f"Pretrained features stay ahead of training from scratch at every labels-per-class value measured "
+                f"({measured[0]} to {measured[-1]}): this data is close enough to what the backbone was trained "
+                f"on that transfer pays even with plenty of labels.{caveat}")
+    why = ("with enough labels a network learns this data's own features, and features made for another "
+           "domain stop helping (domain mismatch); where scratch is ahead, transfer hurts (negative transfer)")
+    if tuned_at is None:
+        return (f"Training from scratch catches feature extraction from {frozen_at} labels per class on: {why}. "
+                f"Fine-tuning adapts the features and stays ahead up to {measured[-1]}.{caveat}")
+    if frozen_at is None:
+        return (f"Training from scratch catches fine-tuning from {tuned_at} labels per class on, while frozen "
+                f"features stay ahead: {why}.{caveat}")
+    return (f"Training from scratch catches feature extraction from {frozen_at} and fine-tuning from {tuned_at} "
+            f"labels per class on: {why}.{caveat}")
 
 
 # ----------------------------------------------------------------------------

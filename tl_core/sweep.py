@@ -14,15 +14,20 @@ from .config import TrainConfig
 
 
 def sweep_configs(base: TrainConfig, *, modes=("frozen", "finetune", "scratch"), depths=(None,),
-                  labels_per_class=(None,)) -> list[TrainConfig]:
-    """Every (labels per class, mode, depth) combination; depth only varies fine-tuning."""
+                  labels_per_class=(None,), seeds: int = 1) -> list[TrainConfig]:
+    """Every (labels per class, mode, depth, seed) combination; depth only varies fine-tuning.
+
+    Seeds are base.seed, base.seed + 1, ...: each changes the split and the initial weights together, the same way
+    in every mode, so seed s of a pretrained cell and seed s of the baseline make a paired comparison.
+    """
     configs = []
     for n in labels_per_class:
         for mode in modes:
             for depth in depths if mode == "finetune" else (None,):
-                configs.append(replace(base, mode=mode, freeze_depth=depth if mode == "finetune" else None,
-                                       lp_ft=base.lp_ft and mode == "finetune",
-                                       labels_per_class=n if n is not None else base.labels_per_class))
+                for seed in range(base.seed, base.seed + max(1, seeds)):
+                    configs.append(replace(base, mode=mode, freeze_depth=depth if mode == "finetune" else None,
+                                           lp_ft=base.lp_ft and mode == "finetune", seed=seed,
+                                           labels_per_class=n if n is not None else base.labels_per_class))
     return configs
 
 
@@ -34,3 +39,26 @@ def parse_int_list(text: str | None) -> tuple:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise ValueError(f"expected comma-separated whole numbers, got '{text}'") from None
+
+
+#: The labels-per-class values of the data-efficiency lesson ("when does transfer pay?").
+EFFICIENCY_LABELS = (5, 10, 25, 50, 100)
+
+
+def efficiency_configs(base: TrainConfig, max_per_class: int, *, seeds: int = 3, depth: int | None = None,
+                       labels=EFFICIENCY_LABELS) -> list[TrainConfig]:
+    """Frozen, fine-tuned (at `depth`) and from-scratch runs (the fair baseline: trained to convergence) for every
+    labels-per-class value the data holds, over `seeds` seeds. Each mode gets its own default learning rate."""
+    values = [n for n in labels if n <= max_per_class] or [max_per_class]
+    base = replace(base, lr=None, budget=None, lp_ft=False, pretrained=True)
+    return sweep_configs(base, depths=(depth,), labels_per_class=values, seeds=seeds)
+
+
+def missing(configs: list[TrainConfig], runs) -> list[TrainConfig]:
+    """The configs no completed run in `runs` has already answered (the same setting and seed): a sweep started
+    again, or grown, trains only what is new."""
+    from .comparison import reportable, setting_of
+
+    done = {(setting_of(r), (r.get("config") or {}).get("seed", 0)) for r in runs or [] if reportable(r)}
+    key = lambda c: (setting_of({"config": c.to_dict(), "summary": {}}), c.seed)  # noqa: E731
+    return [c for c in configs if key(c) not in done]

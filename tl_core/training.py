@@ -1,9 +1,13 @@
 """Train one run: the loop reads on one screen, everything else is a callback.
 
-Speed by design: when nothing before the freeze boundary can change (no
-augmentation), the boundary activations are computed once and every epoch
-runs only the trainable suffix. A frozen run is then one forward pass plus a
-tiny head; a depth-K fine-tune skips the frozen prefix entirely.
+Speed by design: when nothing before the freeze boundary can change (no augmentation), the boundary activations
+are computed once and every epoch runs only the trainable suffix. A frozen run is then one forward pass plus a
+small convex fit; a depth-K fine-tune skips the frozen prefix entirely.
+
+Fair by design: the epoch is chosen on validation and the run reports its accuracy on a separate test split (and on
+a shifted copy of it); BatchNorm statistics are re-estimated before every evaluation; a from-scratch baseline gets
+its own learning rate and a minimum number of steps; and every run is checked for the failures that look like
+results (one class predicted, stuck at chance).
 """
 
 from __future__ import annotations
@@ -18,13 +22,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import backbones, data
-from .config import BACKBONE_LR_FACTOR, DEFAULT_LR, TrainConfig
+from . import backbones, data, head_fit, health, precise_bn, shifts
+from .config import (BACKBONE_LR_FACTOR, BUDGET_HELP, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, TrainConfig)
 from .device import configure_cpu_threads, pick_device
 from .events import (CancelToken, Cancelled, EpochMetrics, Event, EventHandler, Message, RunFinished, RunStarted,
                      StepProgress)
 from .metrics import classification_report
 
+#: Long runs (a from-scratch baseline on a few labels trains for a hundred short epochs) are evaluated about this
+#: many times: each evaluation re-estimates BatchNorm and scores validation, which would otherwise cost more than
+#: the training itself. The curve keeps this many points; the selection picks among them.
+MAX_EVALUATIONS = 30
 CACHE_BUDGET_BYTES = 3 * 2**30  # above this the boundary activations are recomputed each step instead
 EVAL_BATCH = 64  # measured on 2 CPU cores: 64 images at a time beat 128 by 1.5-2x (cache-sized activations)
 
@@ -47,6 +55,10 @@ class Prepared:
     y_train: torch.Tensor
     x_val: object
     y_val: torch.Tensor
+    x_test: object
+    y_test: torch.Tensor
+    x_ood: object  # the test items after `ood_shift`: evaluation only
+    ood_shift: str
 
 
 @dataclass
@@ -81,6 +93,17 @@ def resolve_depth(config: TrainConfig, n_blocks: int) -> int:
     return depth
 
 
+def resolve(config: TrainConfig, ds: data.Dataset) -> TrainConfig:
+    """The settings left to "auto" made explicit (image size, freeze depth), as they are stored with the run: two
+    configs that train the same thing then compare equal."""
+    spec = backbones.get_spec(config.backbone)
+    if spec.family == "vision":
+        config.image_size = backbones.check_image_size(spec, config.image_size or default_image_size(spec, ds))
+    if config.mode == "finetune" and config.freeze_depth is None:
+        config.freeze_depth = 0
+    return config
+
+
 def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepared:
     try:
         config.validate()
@@ -93,13 +116,12 @@ def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepare
         want = "an image" if spec.family == "text" else "a text"
         raise ConfigError(f"{config.backbone} is a {spec.family} backbone but {ds.name} holds {ds.kind}s: "
                           f"pick {want} backbone (see `python -m tl_core backbones`)")
-    split = data.make_split(ds, val_per_class=config.val_per_class, labels_per_class=config.labels_per_class,
-                            seed=config.seed)
+    split = data.make_split(ds, val_per_class=config.val_per_class, test_per_class=config.test_per_class,
+                            labels_per_class=config.labels_per_class, seed=config.seed)
     device = pick_device(config.device)
     if device.type == "cpu":
         configure_cpu_threads()
-    if spec.family == "vision":
-        config.image_size = backbones.check_image_size(spec, config.image_size or default_image_size(spec, ds))
+    resolve(config, ds)
     model = backbones.build(config.backbone, n_classes=len(ds.classes), pretrained=config.pretrained and config.mode != "scratch",
                             seed=config.seed, image_size=config.image_size, max_length=config.max_length)
     depth = resolve_depth(config, model.n_blocks)
@@ -110,16 +132,23 @@ def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepare
     model.to(device)
     if model.family == "vision":  # channels-last convolutions: ~1.5x faster on CPU (oneDNN) and on tensor cores
         model.to(memory_format=torch.channels_last)
-    x_train, x_val = (_inputs(model, ds, idx, config, device) for idx in (split.train, split.val))
-    y_train, y_val = (torch.as_tensor(ds.labels[idx], dtype=torch.long, device=device) for idx in (split.train, split.val))
-    return Prepared(config, ds, split, model, device, depth, x_train, y_train, x_val, y_val)
+    shift = shifts.shift_for(config.ood_shift, ds.kind)
+    x_train, x_val, x_test = (_inputs(model, ds, idx, config, device) for idx in (split.train, split.val, split.test))
+    x_ood = _inputs(model, ds, split.test, config, device, shift=shift)
+    y_train, y_val, y_test = (torch.as_tensor(ds.labels[idx], dtype=torch.long, device=device)
+                              for idx in (split.train, split.val, split.test))
+    return Prepared(config, ds, split, model, device, depth, x_train, y_train, x_val, y_val, x_test, y_test, x_ood,
+                    shift)
 
 
-def _inputs(model, ds: data.Dataset, idx: np.ndarray, config: TrainConfig, device: torch.device):
-    """Decoded once: uint8 images (normalised per batch) or token ids."""
+def _inputs(model, ds: data.Dataset, idx: np.ndarray, config: TrainConfig, device: torch.device, shift: str = ""):
+    """Decoded once: uint8 images (normalised per batch) or token ids; `shift` makes the out-of-distribution copy."""
     if model.family == "vision":
-        return ds.image_batch(idx, config.image_size).to(device)
+        images = ds.image_batch(idx, config.image_size)
+        return (shifts.shift_images(images, shift, seed=config.seed) if shift else images).to(device)
     texts = [ds.texts[i] for i in idx]
+    if shift:
+        texts = shifts.shift_texts(texts, seed=config.seed)
     enc = model.tokenizer(texts, padding=True, truncation=True, max_length=config.max_length, return_tensors="pt")
     return {"input_ids": enc["input_ids"].to(device), "attention_mask": enc["attention_mask"].to(device)}
 
@@ -131,6 +160,11 @@ def _take(x, idx):
 
 def _length(x) -> int:
     return len(x["input_ids"]) if isinstance(x, dict) else len(x)
+
+
+def _batches(x, size: int = EVAL_BATCH):
+    for start in range(0, _length(x), size):
+        yield _take(x, slice(start, start + size))
 
 
 def vision_input(model, images_uint8: torch.Tensor) -> torch.Tensor:
@@ -146,12 +180,17 @@ def _autocast(device: torch.device):
 
 
 def _augment(images: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
-    from torchvision.transforms import v2
+    """Random resized crop (60-100% of the area, aspect 3/4-4/3) and horizontal flip, drawn from the run's generator."""
+    from torchvision.transforms.v2 import functional as F
 
-    crop = v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True)
+    h, w = images.shape[-2:]
     out = []
     for img in images:  # per image, so each gets its own crop
-        img = crop(img)
+        u = torch.rand(4, generator=gen).tolist()
+        area, ratio = h * w * (0.6 + 0.4 * u[0]), math.exp(math.log(3 / 4) + math.log(16 / 9) * u[1])
+        ch, cw = min(h, round(math.sqrt(area / ratio))), min(w, round(math.sqrt(area * ratio)))
+        top, left = int(u[2] * (h - ch + 1)), int(u[3] * (w - cw + 1))
+        img = F.resized_crop(img, top, left, ch, cw, [size, size], antialias=True)
         out.append(img.flip(-1) if torch.rand(1, generator=gen).item() < 0.5 else img)
     return torch.stack(out)
 
@@ -179,6 +218,11 @@ class Stepper:
         x = self.model_input(x, train)
         return self.model.suffix(x, self.prep.depth) if self.cached else self.model(x)
 
+    @property
+    def head_only(self) -> bool:
+        """Pooled features cached: the run is a convex fit of the head alone."""
+        return self.cached and self.prep.depth == self.model.n_blocks
+
 
 def _cache_fits(prep: Prepared) -> bool:
     model = prep.model
@@ -188,8 +232,8 @@ def _cache_fits(prep: Prepared) -> bool:
         return True
     with torch.no_grad(), _autocast(prep.device):
         probe = model.boundary(vision_input(model, prep.x_train[:1]), prep.depth)
-    total = probe.numel() * probe.element_size() * (_length(prep.x_train) + _length(prep.x_val))
-    return total <= CACHE_BUDGET_BYTES
+    items = sum(_length(x) for x in (prep.x_train, prep.x_val, prep.x_test, prep.x_ood))
+    return probe.numel() * probe.element_size() * items <= CACHE_BUDGET_BYTES
 
 
 @torch.no_grad()
@@ -197,8 +241,7 @@ def _boundary_activations(prep: Prepared, x) -> object:
     model, out = prep.model, []
     was_training = model.training
     model.eval()
-    for start in range(0, _length(x), EVAL_BATCH):
-        batch = _take(x, slice(start, start + EVAL_BATCH))
+    for batch in _batches(x):
         if model.family == "vision":
             batch = vision_input(model, batch)
         with _autocast(prep.device):
@@ -211,9 +254,9 @@ def _boundary_activations(prep: Prepared, x) -> object:
 def evaluate(stepper: Stepper, x, y: torch.Tensor) -> tuple[float, float, np.ndarray]:
     losses, preds = [], []
     stepper.set_train(False)
-    for start in range(0, len(y), EVAL_BATCH):
+    for start, batch in zip(range(0, len(y), EVAL_BATCH), _batches(x)):
         with _autocast(stepper.prep.device):
-            logits = stepper.logits(_take(x, slice(start, start + EVAL_BATCH)), train=False).float()
+            logits = stepper.logits(batch, train=False).float()
         losses.append(nn.functional.cross_entropy(logits, y[start:start + EVAL_BATCH], reduction="sum").item())
         preds.append(logits.argmax(1).cpu())
     stepper.set_train(True)
@@ -221,16 +264,65 @@ def evaluate(stepper: Stepper, x, y: torch.Tensor) -> tuple[float, float, np.nda
     return sum(losses) / len(y), float((pred == y.cpu().numpy()).mean()), pred
 
 
+def settle_batchnorm(stepper: Stepper, x_train) -> int:
+    """Precise BatchNorm on (a seeded spread of) the training inputs, without augmentation."""
+    n = _length(x_train)
+    if n > precise_bn.MAX_ITEMS:
+        pick = torch.randperm(n, generator=torch.Generator().manual_seed(stepper.prep.config.seed))[:precise_bn.MAX_ITEMS]
+        x_train = _take(x_train, pick.sort().values.to(stepper.prep.device))
+
+    def forward(batch):
+        with _autocast(stepper.prep.device):
+            stepper.logits(batch, train=False)
+
+    return precise_bn.recompute(stepper.model, _batches(x_train), forward)
+
+
 def make_optimizer(prep: Prepared) -> torch.optim.Optimizer:
     """AdamW; pretrained blocks get BACKBONE_LR_FACTOR x the head's rate (scratch trains all at one rate)."""
     lr = prep.config.effective_lr
-    backbone_lr = lr if prep.config.mode == "scratch" else lr * BACKBONE_LR_FACTOR
+    backbone_lr = lr if prep.config.mode == "scratch" or not prep.config.pretrained else lr * BACKBONE_LR_FACTOR
     groups = []
     for block, params in prep.model.param_groups().items():
         params = [p for p in params if p.requires_grad]
         if params:
             groups.append({"params": params, "lr": lr if block == -1 else backbone_lr})
     return torch.optim.AdamW(groups, weight_decay=1e-4)
+
+
+def planned_epochs(config: TrainConfig, steps_per_epoch: int) -> int:
+    """--epochs, or for the "converge" budget enough epochs for CONVERGE_MIN_STEPS optimizer steps."""
+    if config.effective_budget == "fixed":
+        return config.epochs
+    return max(config.epochs, min(CONVERGE_MAX_EPOCHS, math.ceil(CONVERGE_MIN_STEPS / steps_per_epoch)))
+
+
+class _Selection:
+    """Keeps the weights of the epoch with the best validation accuracy (ties: the lower validation loss)."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.epoch, self.key, self.state = model, 0, None, None
+
+    def offer(self, epoch: int, val_acc: float, val_loss: float) -> None:
+        key = (val_acc, -val_loss)
+        if self.key is None or key > self.key:
+            self.epoch, self.key = epoch, key
+            self.state = {k: v.detach().clone() for k, v in self._tensors().items()}
+
+    def restore(self) -> None:
+        if self.state is not None:
+            with torch.no_grad():
+                for k, v in self._tensors().items():
+                    v.copy_(self.state[k])
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        """What training changes: trainable parameters and the statistics of BatchNorm layers that train."""
+        out = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
+        norms = set(precise_bn.trained_batchnorms(self.model))
+        for name, module in self.model.named_modules():
+            if module in norms:
+                out.update({f"{name}.{b}": t for b, t in module.named_buffers(recurse=False)})
+        return out
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -243,67 +335,54 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
     emit = _emitter(callbacks)
     result = RunResult(run_id, "failed", cfg.to_dict(), list(prep.dataset.classes))
     n_train = _length(prep.x_train)
-    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
-    trainable, total = model.count_params()
     cached = _cache_fits(prep)
+    stepper = Stepper(prep, cached)
+    steps_per_epoch = 1 if stepper.head_only else math.ceil(n_train / cfg.batch_size)
+    epochs = cfg.epochs if stepper.head_only else planned_epochs(cfg, steps_per_epoch)
+    trainable, total = model.count_params()
     boundary = (None if not cached else "pooled features" if prep.depth == model.n_blocks
                 else f"after {model.block_names[prep.depth - 1]}")
     start = time.perf_counter()
     try:
-        emit(RunStarted(run_id, cfg.to_dict(), str(prep.device), result.classes, n_train, len(prep.y_val), cfg.epochs,
-                        steps_per_epoch, trainable, total, boundary))
-        x_train, x_val = prep.x_train, prep.x_val
+        emit(RunStarted(run_id, cfg.to_dict(), str(prep.device), result.classes, n_train, len(prep.y_val), epochs,
+                        steps_per_epoch, trainable, total, boundary, n_test=len(prep.y_test)))
+        xs = {"train": prep.x_train, "val": prep.x_val, "test": prep.x_test, "ood": prep.x_ood}
         if cached:
             emit(Message(f"Caching activations ({boundary}): the frozen blocks run once, not every epoch."))
-            x_train, x_val = _boundary_activations(prep, x_train), _boundary_activations(prep, x_val)
-        stepper = Stepper(prep, cached)
-        probe_acc = _probe_head_first(prep, stepper, x_train, x_val, cancel, emit) if cfg.lp_ft else None
-        opt = make_optimizer(prep)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-        scaler = torch.amp.GradScaler(enabled=prep.device.type == "cuda" and not torch.cuda.is_bf16_supported())
-        gen = torch.Generator().manual_seed(cfg.seed)
-        best, global_step = 0.0, 0
-        loop_start = time.perf_counter()  # the time left is extrapolated from training steps, not the caching pass
-        model.train()
-        for epoch in range(1, cfg.epochs + 1):
-            t0, loss_sum, correct = time.perf_counter(), 0.0, 0
-            order = torch.randperm(n_train, generator=gen).to(prep.device)
-            for step in range(1, steps_per_epoch + 1):
-                cancel.check()
-                idx = order[(step - 1) * cfg.batch_size: step * cfg.batch_size]
-                y = prep.y_train[idx]
-                with _autocast(prep.device):
-                    logits = stepper.logits(_take(x_train, idx), train=True)
-                    loss = nn.functional.cross_entropy(logits.float(), y)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                sched.step()
-                global_step += 1
-                loss_sum += loss.item() * len(y)
-                correct += (logits.argmax(1) == y).sum().item()
-                now = time.perf_counter()
-                eta = (now - loop_start) / global_step * (total_steps - global_step)
-                emit(StepProgress(epoch, step, steps_per_epoch, global_step, total_steps, loss.item(), now - start, eta))
-            cancel.check()
-            val_loss, val_acc, pred = evaluate(stepper, x_val, prep.y_val)
-            best = max(best, val_acc)
-            row = EpochMetrics(epoch, loss_sum / n_train, correct / n_train, val_loss, val_acc, time.perf_counter() - t0)
-            result.history.append({k: v for k, v in row.__dict__.items() if k != "kind"})
-            emit(row)
+            xs = {part: _boundary_activations(prep, x) for part, x in xs.items()}
+        if epochs != cfg.epochs:
+            emit(Message(f"Training to convergence: {epochs} epochs ({epochs * steps_per_epoch} optimizer steps, "
+                         f"at least {CONVERGE_MIN_STEPS}) instead of {cfg.epochs}."))
+        select = _Selection(model)
+        extra = {}
+        if stepper.head_only:
+            extra = _fit_head(prep, stepper, xs, epochs, select, result, cancel, emit, start)
+        else:
+            if cfg.lp_ft:
+                extra["lp_ft_probe_val_acc"] = _probe_head_first(prep, stepper, xs, cancel, emit)
+            _fit_sgd(prep, stepper, xs, epochs, steps_per_epoch, select, result, cancel, emit, start)
+        select.restore()
+        stepper.set_train(False)
+        _, test_acc, test_pred = evaluate(stepper, xs["test"], prep.y_test)
+        _, ood_acc, _ = evaluate(stepper, xs["ood"], prep.y_test)
+        final_val_acc = result.history[-1]["val_acc"]
+        y_test = prep.y_test.cpu().numpy()
+        findings = health.check(result.history, y_test, test_pred, len(result.classes))
+        for f in findings:
+            emit(Message(f"Unhealthy run: {f['message']}. {f['advice'].capitalize()}.", level="warning"))
         result.status = "completed"
         result.summary = {
-            "best_val_acc": best, "final_val_acc": val_acc, "classes": result.classes,
-            **classification_report(prep.y_val.cpu().numpy(), pred, result.classes),
+            "best_val_acc": select.key[0], "final_val_acc": final_val_acc, "selected_epoch": select.epoch,
+            "test_acc": test_acc, "ood_acc": ood_acc, "ood_shift": prep.ood_shift, "health": findings,
+            "classes": result.classes, **classification_report(y_test, test_pred, result.classes),
             "trainable_params": trainable, "total_params": total, "wall_s": time.perf_counter() - start,
-            "n_train": n_train, "n_val": len(prep.y_val), "device": str(prep.device), "cached_boundary": boundary,
-            "freeze_depth": prep.depth, "n_blocks": model.n_blocks, "image_size": cfg.image_size,
+            "n_train": n_train, "n_val": len(prep.y_val), "n_test": len(prep.y_test), "device": str(prep.device),
+            "cached_boundary": boundary, "freeze_depth": prep.depth, "n_blocks": model.n_blocks,
+            "image_size": cfg.image_size, "epochs_run": len(result.history), "budget": cfg.effective_budget,
+            "head_solver": "lbfgs" if stepper.head_only else "adamw",
+            "lr": None if stepper.head_only else cfg.effective_lr, **extra,
         }
-        if probe_acc is not None:
-            result.summary["lp_ft_probe_val_acc"] = probe_acc
-        if cfg.mode == "finetune" and cfg.pretrained:
+        if cfg.mode == "finetune" and cfg.pretrained and prep.depth < model.n_blocks:
             result.summary["block_similarity"] = _block_change(prep, emit)
         result.model = model
     except Cancelled:
@@ -317,44 +396,97 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
     return result
 
 
-LP_FT_HEAD_EPOCHS = 10  # on pooled features an epoch costs almost nothing
+def _end_epoch(prep, stepper, xs, epoch, train_loss, train_acc, t0, select, result, emit) -> None:
+    """Settle BatchNorm, evaluate on validation, offer the weights to the selection, report the epoch."""
+    settle_batchnorm(stepper, xs["train"])
+    val_loss, val_acc, _ = evaluate(stepper, xs["val"], prep.y_val)
+    select.offer(epoch, val_acc, val_loss)
+    row = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - t0)
+    result.history.append({k: v for k, v in row.__dict__.items() if k != "kind"})
+    emit(row)
 
 
-@torch.no_grad()
+def _fit_sgd(prep, stepper, xs, epochs, steps_per_epoch, select, result, cancel, emit, start) -> None:
+    """Minibatch AdamW with cosine decay over every trainable block."""
+    cfg, model = prep.config, prep.model
+    n_train, total_steps = _length(xs["train"]), steps_per_epoch * epochs
+    opt = make_optimizer(prep)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    scaler = torch.amp.GradScaler(enabled=prep.device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    gen = torch.Generator().manual_seed(cfg.seed)
+    global_step, loop_start = 0, time.perf_counter()  # the time left is extrapolated from training steps only
+    every = math.ceil(epochs / MAX_EVALUATIONS)
+    model.train()
+    for epoch in range(1, epochs + 1):
+        t0, loss_sum, correct = time.perf_counter(), 0.0, 0
+        order = torch.randperm(n_train, generator=gen).to(prep.device)
+        for step in range(1, steps_per_epoch + 1):
+            cancel.check()
+            idx = order[(step - 1) * cfg.batch_size: step * cfg.batch_size]
+            y = prep.y_train[idx]
+            with _autocast(prep.device):
+                logits = stepper.logits(_take(xs["train"], idx), train=True)
+                loss = nn.functional.cross_entropy(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            global_step += 1
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            now = time.perf_counter()
+            eta = (now - loop_start) / global_step * (total_steps - global_step)
+            emit(StepProgress(epoch, step, steps_per_epoch, global_step, epochs * steps_per_epoch, loss.item(),
+                              now - start, eta))
+        cancel.check()
+        if epoch % every == 0 or epoch == epochs:
+            _end_epoch(prep, stepper, xs, epoch, loss_sum / n_train, correct / n_train, t0, select, result, emit)
+
+
+def _fit_head(prep, stepper, xs, epochs, select, result, cancel, emit, start) -> dict:
+    """Feature extraction on cached pooled features: L-BFGS to convergence, L2 chosen by cross-validation on the
+    training items (tl_core.head_fit). Each epoch is a slice of the iterations, so the live curve still grows."""
+    head, f_train, y_train = prep.model.get_head(), xs["train"], prep.y_train
+    emit(Message(f"Choosing the head's regularisation by {head_fit.CV_FOLDS}-fold cross-validation on the "
+                 "training items…"))
+    c, cv_scores = head_fit.choose_c(f_train, y_train, len(result.classes), seed=prep.config.seed, check=cancel.check)
+    fitter = head_fit.Fit(head, f_train, y_train, c, head_fit.iterations_per_epoch(epochs))
+    loop_start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        cancel.check()
+        loss, acc = fitter.step()
+        now = time.perf_counter()
+        emit(StepProgress(epoch, 1, 1, epoch, epochs, loss, now - start, (now - loop_start) / epoch * (epochs - epoch)))
+        _end_epoch(prep, stepper, xs, epoch, loss, acc, t0, select, result, emit)
+    return {"head_c": c, "head_cv_acc": cv_scores.get(c)}
+
+
 def _pooled_features(prep: Prepared, stepper: Stepper, x) -> torch.Tensor:
     """What the head sees, for every item, with the current backbone (eval mode, no augmentation)."""
     model, out = prep.model, []
     was_training = model.training
     model.eval()
     start_block = prep.depth if stepper.cached else 0  # cached inputs are activations at the freeze boundary
-    for start in range(0, _length(x), EVAL_BATCH):
-        batch = stepper.model_input(_take(x, slice(start, start + EVAL_BATCH)), train=False)
-        with _autocast(prep.device):
-            out.append(model.pooled(batch, start_block).float())
+    with torch.no_grad():
+        for batch in _batches(x):
+            with _autocast(prep.device):
+                out.append(model.pooled(stepper.model_input(batch, train=False), start_block).float())
     model.train(was_training)
     return torch.cat(out)
 
 
-def _probe_head_first(prep: Prepared, stepper: Stepper, x_train, x_val, cancel: CancelToken, emit) -> float:
-    """LP-FT's first step: fit the new head on frozen features, so fine-tuning starts from a head that
-    already fits instead of pushing random-head gradients into the pretrained blocks. Returns its val accuracy."""
-    cfg, head = prep.config, prep.model.get_head()
-    emit(Message(f"LP-FT: training the new head on frozen features for {LP_FT_HEAD_EPOCHS} epochs first…"))
-    f_train, f_val = _pooled_features(prep, stepper, x_train), _pooled_features(prep, stepper, x_val)
-    steps = math.ceil(len(f_train) / cfg.batch_size)
-    opt = torch.optim.AdamW(head.parameters(), lr=DEFAULT_LR["frozen"], weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * LP_FT_HEAD_EPOCHS)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    for _ in range(LP_FT_HEAD_EPOCHS):
-        order = torch.randperm(len(f_train), generator=gen).to(prep.device)
-        for step in range(steps):
-            cancel.check()
-            idx = order[step * cfg.batch_size: (step + 1) * cfg.batch_size]
-            loss = nn.functional.cross_entropy(head(f_train[idx]), prep.y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+def _probe_head_first(prep: Prepared, stepper: Stepper, xs: dict, cancel: CancelToken, emit) -> float:
+    """LP-FT's first step: fit the new head on frozen features (the same convex fit as feature extraction), so
+    fine-tuning starts from a head that already fits instead of pushing random-head gradients into the pretrained
+    blocks. Returns its validation accuracy."""
+    head = prep.model.get_head()
+    emit(Message("LP-FT: training the new head on frozen features first…"))
+    f_train, f_val = _pooled_features(prep, stepper, xs["train"]), _pooled_features(prep, stepper, xs["val"])
+    c, _ = head_fit.choose_c(f_train, prep.y_train, head.out_features, seed=prep.config.seed,
+                             grid=head_fit.LP_FT_GRID, check=cancel.check)
+    head_fit.Fit(head, f_train, prep.y_train, c, head_fit.FIT_MAX_ITER).step()
     with torch.no_grad():
         acc = float((head(f_val).argmax(1) == prep.y_val).float().mean())
     emit(Message(f"LP-FT: the head alone reaches {acc:.0%} validation accuracy; now fine-tuning."))
@@ -382,6 +514,11 @@ def _block_change(prep: Prepared, emit) -> dict | None:
         emit(Message(f"Could not measure which blocks changed: {type(err).__name__}: {err}"))
         return None
     return {"blocks": prep.model.block_names, "cka": cka, "items": len(spread)}
+
+
+def budget_text(config: TrainConfig) -> str:
+    """One line for the app and the CLI: how long this run trains, and why."""
+    return BUDGET_HELP[config.effective_budget].format(steps=CONVERGE_MIN_STEPS)
 
 
 def _emitter(callbacks):

@@ -1,0 +1,67 @@
+"""Is this run a result, or a failure that looks like one?
+
+A from-scratch network that predicts one class for every item, or a model stuck at chance while its training
+accuracy climbs, says nothing about transfer: reading a gap off it teaches the wrong lesson. Each finding says
+what is wrong and what to do; the app, the CLI and the gap sentence show them instead of drawing a conclusion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Validation accuracy within this of chance counts as "at chance".
+CHANCE_MARGIN = 0.02
+#: Training accuracy this far above chance means the network did learn something.
+LEARNED_MARGIN = 0.2
+
+
+def finding(code: str, message: str, advice: str) -> dict[str, str]:
+    return {"code": code, "message": message, "advice": advice}
+
+
+def check(history: Sequence[Mapping[str, Any]], y_true: np.ndarray | None, y_pred: np.ndarray | None,
+          n_classes: int) -> list[dict[str, str]]:
+    """Findings for a run: its epoch history and its predictions on the held-out items it reports."""
+    found = []
+    losses = [h.get("train_loss") for h in history]
+    if any(v is None or not math.isfinite(v) for v in losses) or any(
+            not math.isfinite(h.get("val_loss", 0.0)) for h in history):
+        found.append(finding("diverged", "the loss became NaN or infinite: training diverged",
+                             "lower the learning rate"))
+        return found
+    if len(losses) >= 2 and losses[-1] >= losses[0]:
+        found.append(finding("loss_flat", f"the training loss did not decrease ({losses[0]:.3f} -> {losses[-1]:.3f})",
+                             "raise the learning rate or train longer"))
+    if y_true is not None and y_pred is not None and len(y_pred):
+        counts = np.bincount(np.asarray(y_pred), minlength=n_classes)
+        top = int(counts.argmax())
+        share = counts[top] / len(y_pred)
+        true_share = float(np.mean(np.asarray(y_true) == top))
+        if share > max(0.5, true_share + 0.25):
+            found.append(finding("one_class", f"{share:.0%} of the held-out items are predicted as one class "
+                                 f"(class {top}), which holds {true_share:.0%} of them",
+                                 "train longer or with a larger learning rate; from scratch, use the "
+                                 "'trained to convergence' budget"))
+        chance = max(np.bincount(np.asarray(y_true), minlength=n_classes)) / len(y_true)
+        acc = float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+        train_acc = history[-1].get("train_acc") if history else None
+        if acc <= chance + CHANCE_MARGIN and train_acc is not None and train_acc >= chance + LEARNED_MARGIN:
+            found.append(finding("at_chance", f"held-out accuracy {acc:.0%} is at chance ({chance:.0%}) while "
+                                 f"training accuracy reached {train_acc:.0%}: nothing it learned generalises",
+                                 "use more labels per class, a pretrained start, or a longer budget"))
+    return found
+
+
+def healthy(summary: Mapping[str, Any] | None) -> bool:
+    return not (summary or {}).get("health")
+
+
+def describe(findings: Sequence[Mapping[str, str]]) -> str:
+    """One line for a table cell or a warning: 'ok', or the findings' messages."""
+    if not findings:
+        return "ok"
+    return "; ".join(f["message"] for f in findings)
