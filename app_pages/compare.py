@@ -36,12 +36,14 @@ table.insert(1, "mine", table["owner"] == owner)
 table = table.drop(columns=["owner"])  # owner ids are session keys: never shown
 # On screen the table fits a projector: the run id stays pinned at the left with the accuracies beside it, so a
 # narrow window still shows them; dataset names and times are short (the CSV keeps everything).
-shown = table.assign(data=table["data"].str.removeprefix("builtin:").str.split("@").str[0],
+shown = table.assign(data=table["data"].str.replace(r"^(builtin|upload):", "", regex=True).str.split("@").str[0],
                      when=table["when"].str[11:16])
+for col in ("best val acc", "final val acc", "test acc"):
+    shown[col] = 100 * shown[col]  # shown as "42.5%": one decimal in every row
 hidden = [c for c in ("test acc",) if shown[c].isna().all()]
 if scope == "My runs":
     hidden.append("mine")  # every row is
-pct = dict(format="percent", width=75)
+pct = dict(format="%.1f%%", width=75)
 st.dataframe(
     shown.drop(columns=hidden), hide_index=True, width="stretch", key="runs_table",
     column_config={

@@ -92,13 +92,23 @@ if st.session_state.get("demo_note"):
     st.info(st.session_state.pop("demo_note"))
 
 
-def _compact(fig):
-    fig.update_layout(height=DEMO_CHART_HEIGHT)
+def demo_curves(records: list[dict]):
+    """The overlay, sized for the demo's row: one legend line naming the three ways (one run each)."""
+    fig = plots.overlay_curves(records, "val_acc")
+    mode_of = {r["run_id"]: (r.get("config") or {}).get("mode") for r in records}
+    for trace in fig.data:
+        trace.name = plots.mode_label(mode_of.get(trace.meta))
+    fig.update_layout(height=DEMO_CHART_HEIGHT, title_text="Learning curves: validation accuracy",
+                      legend={"orientation": "h", "y": -0.22, "x": 0, "yanchor": "top"},
+                      margin={"b": 90})
     return fig
 
 
-def demo_curves(records: list[dict]):
-    return _compact(plots.overlay_curves(records, "val_acc"))
+def demo_gap(runs: list[dict]):
+    """The transfer-gap chart in the demo's row: its bars are named on the axis, so no legend beside them."""
+    fig = plots.transfer_gap(runs)
+    fig.update_layout(height=DEMO_CHART_HEIGHT, showlegend=False)
+    return fig
 
 
 def draw_demo() -> bool:
@@ -128,7 +138,7 @@ def draw_demo() -> bool:
         views.chart(demo_curves, [views.job_record(j) for j in jobs], key="demo_overlay")
     with right:
         if any(r["status"] == "completed" for r in runs):
-            st.plotly_chart(_compact(plots.transfer_gap(runs)), width="stretch", key="demo_gap")
+            st.plotly_chart(demo_gap(runs), width="stretch", key="demo_gap")
         else:
             st.caption("The transfer-gap chart appears here when the three runs have finished: the same data and "
                        "split, the best validation accuracy of each way side by side.")

@@ -17,8 +17,8 @@ current = state.current_data()
 data_name = current.config_name  # None while the Data page has no upload loaded
 on_data = [r for r in done if data_name and (r.get("config") or {}).get("data") == data_name]
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-every = c2.toggle("Runs on every data set", key="predict_every", disabled=not on_data,
-                  help="Off: only runs trained on the data chosen on the Data page.")
+every = c2.toggle("All data sets", key="predict_every", disabled=not on_data,
+                  help="Off: only runs trained on the data chosen on the Data page. On: every finished run.")
 if not on_data:
     c1.info(f"No finished run on {current.label} yet: showing runs on every data set. Train one on the Train page.")
 runs = done if every or not on_data else on_data
