@@ -201,6 +201,13 @@ def test_compare_lists_and_deletes():
     assert {"run", "when", "status", "data", "backbone", "mode", "k", "labels/class", "best val acc",
             "final val acc", "seconds", "device"} <= set(table.columns)
     assert at.download_button(key="download_csv") is not None
+    # Readable on a projector: the run id pinned at the left, the accuracies next to it (an 800 px window shows
+    # them), and every column within the 1120 px a 1280 px screen gives the page.
+    assert list(table.columns)[:3] == ["run", "best val acc", "final val acc"]
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["run"]["pinned"] is True
+    assert sum(config[c]["width"] for c in table.columns) <= 1120
+    assert sum(config[c]["width"] for c in list(table.columns)[:3]) <= 800 - 2 * 16 - 300
     assert "over training from scratch" in texts(at)
     at.multiselect(key="delete_runs").set_value([SHARED["run_id"]]).run()
     at.button(key="delete_runs_btn").click().run()
