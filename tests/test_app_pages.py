@@ -276,3 +276,22 @@ def test_predict_opens_on_the_best_healthy_run_on_the_current_data():
     assert at.warning and "at chance level" in at.warning[0].value
     at.toggle(key="predict_every").set_value(True).run()
     assert any(o.startswith("animals · ") for o in at.selectbox(key="predict_run").options)
+
+
+def test_compare_overlays_one_comparison_of_completed_runs():
+    from ui import state
+
+    at = new_app()
+    owner = at.session_state["owner"]
+    store, digits = state.store(), [str(d) for d in range(10)]
+    for rid, mode, when in [("frozen", "frozen", "10:01"), ("finetune", "finetune", "10:02"),
+                            ("scratch", "scratch", "10:03")]:
+        _fake_run(store, f"{rid}{owner}", owner, "builtin:digits", mode, 0.5, f"2026-01-02T{when}:00", digits)
+    store.create_run(f"cancelled{owner}", {"data": "builtin:digits", "backbone": "mobilenet_v2", "mode": "scratch",
+                                           "labels_per_class": 10, "val_per_class": 20, "seed": 0}, owner=owner)
+    store.add_epoch(f"cancelled{owner}", {"epoch": 1, "train_loss": 2.3, "train_acc": 0.1, "val_loss": 2.3,
+                                          "val_acc": 0.1, "seconds": 1.0})
+    store.finish(f"cancelled{owner}", "cancelled", {})  # the newest run: one point, never a default
+    go(at, "compare")
+    assert sorted(at.multiselect(key="compare_runs").value) == sorted(f"{r}{owner}" for r in ("frozen", "finetune",
+                                                                                              "scratch"))
