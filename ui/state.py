@@ -366,14 +366,13 @@ def restore_upload() -> None:
         ss["upload_restore_error"] = f"Your earlier upload {name} could not be read again: {user_error(err) or err}"
         return
     accept_upload(name, raw, ds, upload_key(raw, text_column, label_column), save=False)
-    ss["upload_restored"] = name
 
 
 def clear_upload() -> None:
     """Forget the session's upload, here and on the server (the Data page's Remove button)."""
     ss = st.session_state
     for key in ("upload_ds", "upload_bytes", "upload_name", "upload_key", "upload_failed_key", "upload_error",
-                "upload_restored", "upload_restore_error"):
+                "upload_restore_error"):
         ss.pop(key, None)
     try:
         sessions().clear_upload(owner())
