@@ -76,20 +76,25 @@ def cancel_demo() -> None:
         state.manager().cancel(job.job_id)
 
 
+# One skeleton before and after the click; only the contents of `intro` and `after` change, so the browser
+# keeps the elements it already drew (the backbone drawing among them) instead of re-creating them just
+# when the first curve point is due.
 demo_jobs = _demo_jobs()
-if not demo_jobs:
-    explain()
-    st.header("Classroom demo")
-    _base = _demo_configs()[0]
-    st.write(f"The same {_base.backbone}, the same {_base.labels_per_class} labelled images per class from the "
-             f"built-in *{_base.data.split(':', 1)[-1]}* set, the same split and the same initial head, trained three "
-             f"ways for {_base.epochs} epochs. Feature extraction goes first (it takes seconds), then the other two "
-             "share the processor. Watch which one learns fastest.")
-
-st.button("Run the classroom demo", key="run_demo", type="primary", on_click=start_demo,
-          help="Starts three short training runs on this server (under a minute on two CPU cores).")
-if st.session_state.get("demo_note"):
-    st.info(st.session_state.pop("demo_note"))
+intro, button_row, demo_area, after = st.container(), st.container(), st.container(), st.container()
+with intro:
+    if not demo_jobs:
+        explain()
+        st.header("Classroom demo")
+        _base = _demo_configs()[0]
+        st.write(f"The same {_base.backbone}, the same {_base.labels_per_class} labelled images per class from the "
+                 f"built-in *{_base.data.split(':', 1)[-1]}* set, the same split and the same initial head, trained "
+                 f"three ways for {_base.epochs} epochs. Feature extraction goes first (it takes seconds), then the "
+                 "other two share the processor. Watch which one learns fastest.")
+with button_row:
+    st.button("Run the classroom demo", key="run_demo", type="primary", on_click=start_demo,
+              help="Starts three short training runs on this server (under a minute on two CPU cores).")
+    if st.session_state.get("demo_note"):
+        st.info(st.session_state.pop("demo_note"))
 
 
 def demo_curves(records: list[dict]):
@@ -145,10 +150,12 @@ def draw_demo() -> bool:
     return active
 
 
-views.live(draw_demo, active=any(not j.done for j in demo_jobs))
-if demo_jobs:  # the explanation moves below the result: the charts take its place at the top
-    st.divider()
-    explain()
+with demo_area:
+    views.live(draw_demo, active=any(not j.done for j in demo_jobs))
+with after:
+    if demo_jobs:  # the explanation moves below the result: the charts take its place at the top
+        st.divider()
+        explain()
 
 
 # Below the button, so the button is ready before the backbone is described (torchvision's import takes seconds).
