@@ -132,11 +132,17 @@ def builtin_info(name: str) -> dict | None:
     return next((b for b in builtins_info() if b["name"] == name), None)
 
 
+#: One description at a time: the first text backbone imports transformers, and the background warm-up importing
+#: it while a page did too failed with "cannot import name 'AutoConfig' from 'transformers'" (a half-built module).
+_describe_lock = threading.Lock()
+
+
 @st.cache_resource(show_spinner=False, max_entries=64)
 def describe(name: str) -> dict:
     from tl_core import backbones
 
-    return backbones.describe(name)
+    with _describe_lock:
+        return backbones.describe(name)
 
 
 def backbone_names(family: str) -> list[str]:
@@ -198,7 +204,8 @@ def start_warmup() -> threading.Thread:
                 if stop.is_set():
                     return
                 try:
-                    backbones.describe(name)
+                    with _describe_lock:
+                        backbones.describe(name)
                 except Exception:  # only a warm-up: the page reports real errors itself
                     pass
 
