@@ -16,8 +16,8 @@ $(STAMP): requirements.txt requirements-assets.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-assets.txt
 	touch $(STAMP)
 
-run: setup
-	$(BIN)/python -m streamlit run app.py --server.port $(PORT)
+run: setup  # ui/launch.py warms the engine up before the server listens, then runs app.py
+	$(BIN)/python -m ui.launch --server.port $(PORT)
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from tl_core import plots, report
+from tl_core import plots, report, run_select
 from ui import state, views
 
 st.title("Compare")
@@ -34,22 +34,35 @@ if dataset != ALL:
     table = table.sort_values("best val acc", ascending=False, na_position="last")
 table.insert(1, "mine", table["owner"] == owner)
 table = table.drop(columns=["owner"])  # owner ids are session keys: never shown
-# On screen the table fits the page: short dataset names and times, narrow columns (the CSV keeps everything).
-shown = table.assign(data=table["data"].str.removeprefix("builtin:"), when=table["when"].str[5:16])
+# On screen the table fits a projector: the run id stays pinned at the left with the accuracies beside it, so a
+# narrow window still shows them; dataset names and times are short (the CSV keeps everything).
+shown = table.assign(data=table["data"].str.replace(r"^(builtin|upload):", "", regex=True).str.split("@").str[0],
+                     when=table["when"].str[11:16])
+for col in ("best val acc", "final val acc", "test acc"):
+    shown[col] = 100 * shown[col]  # shown as "42.5%": one decimal in every row
+hidden = [c for c in ("test acc",) if shown[c].isna().all()]
+if scope == "My runs":
+    hidden.append("mine")  # every row is
+pct = dict(format="%.1f%%", width=75)
 st.dataframe(
-    shown, hide_index=True, width="stretch", key="runs_table",
+    shown.drop(columns=hidden), hide_index=True, width="stretch", key="runs_table",
     column_config={
-        "run": st.column_config.TextColumn(width="small"),
+        "run": st.column_config.TextColumn(width=110, pinned=True),
         "mine": st.column_config.CheckboxColumn(width=45),
-        "when": st.column_config.TextColumn(width="small", help="month-day hour:minute (UTC)"),
-        "status": st.column_config.TextColumn(width="small"),
-        "k": st.column_config.NumberColumn(width=40, help="freeze depth: blocks kept frozen"),
+        "best val acc": st.column_config.NumberColumn("best acc", help="best validation accuracy; empty: no epoch "
+                                                      "finished", **pct),
+        "final val acc": st.column_config.NumberColumn("final acc", help="validation accuracy after the last epoch",
+                                                       **pct),
+        "test acc": st.column_config.NumberColumn("test acc", help="accuracy on the held-out test split", **pct),
+        "mode": st.column_config.TextColumn(width=75),
+        "k": st.column_config.NumberColumn(width=35, help="freeze depth: blocks kept frozen"),
         "labels/class": st.column_config.NumberColumn("labels", width=55, help="labels per class; empty = all"),
-        "best val acc": st.column_config.NumberColumn("best acc", format="percent", width=70,
-                                                      help="best validation accuracy; empty: no epoch finished"),
-        "final val acc": st.column_config.NumberColumn("final acc", format="percent", width=70),
+        "data": st.column_config.TextColumn(width=90),
+        "backbone": st.column_config.TextColumn(width=115),
         "seconds": st.column_config.NumberColumn("s", format="%.1f", width=50, help="training seconds"),
-        "device": st.column_config.TextColumn(width="small"),
+        "device": st.column_config.TextColumn(width=60),
+        "status": st.column_config.TextColumn(width=85),
+        "when": st.column_config.TextColumn(width=55, help="hour:minute (UTC) the run started"),
     },
 )
 st.download_button("Download table (CSV)", table.to_csv(index=False).encode(), file_name="transfer-lab-runs.csv",
@@ -62,7 +75,8 @@ ids = list(table["run"])
 st.header("Learning curves")
 kept = [i for i in st.session_state.get("compare_runs", []) if i in by_id]
 if "compare_runs" not in st.session_state or kept != st.session_state.get("compare_runs"):
-    st.session_state["compare_runs"] = kept or ids[:3]
+    # First: the completed runs of the newest comparison (same data, split and backbone), never a cancelled one.
+    st.session_state["compare_runs"] = kept or run_select.default_overlay(runs)
 picked = st.multiselect("Runs to overlay", ids, key="compare_runs", format_func=lambda i: plots.run_label(by_id[i]))
 metric = st.radio("Metric", ["val_acc", "train_acc", "val_loss", "train_loss"], horizontal=True,
                   key="compare_metric", format_func=lambda m: m.replace("_", " ").replace("acc", "accuracy"))

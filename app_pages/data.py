@@ -1,7 +1,5 @@
 """Data: a built-in set or an upload, what was loaded (and what was skipped), samples, balance and the split."""
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -18,9 +16,9 @@ descriptions = {b["name"]: b for b in builtins}
 
 def _option_label(name: str) -> str:
     if name == state.UPLOAD:
-        return "📁 Upload your own (zip of class folders, or CSV/TSV of texts)"
+        return ":material/upload_file: Upload your own (zip of class folders, or CSV/TSV of texts)"
     b = descriptions[name]
-    icon = "🖼️" if b["kind"] == "image" else "💬"
+    icon = ":material/image:" if b["kind"] == "image" else ":material/chat:"
     return f"{icon} {name.split(':', 1)[1]} — {len(b['classes'])} classes, {b['n_items']:,} {b['kind']}s"
 
 
@@ -33,46 +31,63 @@ if source != state.UPLOAD:
 
 
 # ---- upload ---------------------------------------------------------------------------------------
-def _try_load(name: str, raw: bytes, text_column: str, label_column: str) -> None:
+def _try_load(name: str, raw: bytes, key: tuple[str, str, str]) -> None:
     """Load an upload once per (content, columns); a failure never replaces the loaded dataset."""
-    key = (hashlib.sha256(raw).hexdigest(), text_column, label_column)
     ss = st.session_state
+    text_column, label_column = key[1], key[2]
     if key in (ss.get("upload_key"), ss.get("upload_failed_key")):
         return
     try:
         ds = data.load_upload(name, raw, text_column=text_column or None, label_column=label_column or None)
     except Exception as err:  # DataError and friends: one line, nothing lost
         message = state.user_error(err) or f"could not read {name}: {type(err).__name__}: {err}"
-        ss["upload_failed_key"], ss["upload_error"] = key, f"{name}: {message}"
+        ss["upload_failed_key"] = key
+        ss["upload_error"] = message if name in message else f"{name}: {message}"
         return
-    ss.update(upload_ds=ds, upload_bytes=raw, upload_name=name, upload_key=key)
-    ss.pop("upload_failed_key", None)
-    ss.pop("upload_error", None)
+    state.accept_upload(name, raw, ds, key)
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{max(1, round(n / 1024))} KB"
 
 
 if source == state.UPLOAD:
+    ss = st.session_state
+    state.restore_upload()  # after a refresh: the session's upload, kept on the server
     st.markdown("A **zip** with one folder of images per class (`cat/1.jpg`, `dog/2.png`, …; a `train/` + `val/` "
                 "layout is used as a fixed validation set), or a **CSV/TSV** with a text column and a label column.")
     up = st.file_uploader("Upload a zip or CSV/TSV", type=["zip", "csv", "tsv"], key="upload")
-    is_csv = up is not None and up.name.lower().endswith((".csv", ".tsv"))
-    if is_csv or (up is None and st.session_state.get("upload_ds") is not None
-                  and st.session_state["upload_ds"].kind == "text"):
+    if up is not None:
+        file_name, file_bytes = up.name, up.getvalue()
+    else:  # nothing in the uploader (a refresh, another page): the file this session loaded, if any
+        file_name, file_bytes = ss.get("upload_name"), ss.get("upload_bytes")
+        if file_bytes is not None:
+            c1, c2 = st.columns([5, 1], vertical_alignment="center")
+            c1.info(f"Using **{file_name}** ({_size(len(file_bytes))}), kept for this session: it is still here after "
+                    "a refresh and at this page's URL on another computer. Upload another file to replace it.",
+                    icon=":material/inventory_2:")
+            c2.button("Remove", key="clear_upload", on_click=state.clear_upload, icon=":material/delete:",
+                      help="Forget this file (here and on the server) and go back to choosing one.")
+    if ss.get("upload_restore_error"):
+        st.warning(ss["upload_restore_error"])
+    is_csv = file_name is not None and file_name.lower().endswith((".csv", ".tsv"))
+    if is_csv:
         c1, c2 = st.columns(2)
         c1.text_input("Text column (optional)", value=state.initial("text_column"), key="text_column",
                       help="Leave empty to detect it.")
         c2.text_input("Label column (optional)", value=state.initial("label_column"), key="label_column",
                       help="Leave empty to detect it.")
         state.keep("text_column", "label_column")
-    if up is not None:
-        text_col = state.get("text_column") if is_csv else ""
-        label_col = state.get("label_column") if is_csv else ""
-        with st.spinner(f"Reading {up.name}…"):
-            _try_load(up.name, up.getvalue(), text_col or "", label_col or "")
-        failed = st.session_state.get("upload_failed_key")
-        if failed is not None and failed[0] == hashlib.sha256(up.getvalue()).hexdigest():
-            st.error(st.session_state.get("upload_error", "the upload could not be read"))
-            if st.session_state.get("upload_ds") is not None:
-                st.info(f"Still using the previously loaded dataset: {st.session_state['upload_name']}.")
+    if file_bytes is not None:
+        key = state.upload_key(file_bytes, state.get("text_column") if is_csv else "",
+                               state.get("label_column") if is_csv else "")
+        with st.spinner(f"Reading {file_name}…"):
+            _try_load(file_name, file_bytes, key)
+        failed = ss.get("upload_failed_key")
+        if failed is not None and failed[0] == key[0]:
+            st.error(ss.get("upload_error", "the upload could not be read"))  # the one error: about this file
+            if ss.get("upload_ds") is not None:
+                st.info(f"Still using the previously loaded dataset: {ss['upload_name']}.")
 
 choice = state.current_data()
 if not choice.ready:
@@ -102,7 +117,7 @@ else:
     c4.metric("Kind", "text")
 st.markdown(f"**{len(ds.classes)} classes:** " + ", ".join(f"{c} ({n})" for c, n in counts.items()))
 for note in rep.notes:
-    st.caption(f"ℹ️ {note}")
+    st.caption(f":material/info: {note}")
 if rep.skipped:
     with st.expander(f"{len(rep.skipped)} skipped items and why", expanded=len(rep.skipped) <= 10):
         st.dataframe(pd.DataFrame(rep.skipped, columns=["item", "reason"]), hide_index=True, width="stretch",
@@ -123,7 +138,8 @@ with left:
         rows = [{"class": cls, "text": ds.texts[i]} for cls, idx in samples.items() for i in idx[:3]]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="sample_texts")
 with right:
-    st.plotly_chart(plots.class_balance(counts, "Images per class" if ds.kind == "image" else "Texts per class"),
+    unit = "images" if ds.kind == "image" else "texts"
+    st.plotly_chart(plots.class_balance(counts, f"{unit.capitalize()} per class", unit=unit),
                     width="stretch", key="class_balance")
 
 # ---- the split ----------------------------------------------------------------------------------------
@@ -142,10 +158,9 @@ c3.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed", va
 state.keep("labels_per_class", "val_per_class", "seed")
 
 try:
-    split = data.make_split(ds, val_per_class=int(state.get("val_per_class")),
-                            labels_per_class=state.labels_per_class(), seed=int(state.get("seed")))
+    split = state.split_of(ds)
 except Exception as err:
-    st.error(state.user_error(err) or f"{type(err).__name__}: {err}")
+    st.error(f"{choice.label} cannot be split: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
 else:
     train_counts = np.bincount(ds.labels[split.train], minlength=len(ds.classes))
     val_counts = np.bincount(ds.labels[split.val], minlength=len(ds.classes))

@@ -41,7 +41,8 @@ blocks = info["blocks"]
 n_blocks = len(blocks)
 
 c1, c2, c3 = st.columns(3)
-badge = {"bundled": "🟢 bundled", "cached": "🟢 cached", "download": "🟠 needs download"}[info["weights"]]
+badge = {"bundled": ":green[:material/check_circle:] bundled", "cached": ":green[:material/check_circle:] cached",
+         "download": ":orange[:material/cloud_download:] needs download"}[info["weights"]]
 c1.metric("Weights", badge)
 c2.metric("Backbone parameters", plots.format_params(info["params"]), help=f"{info['params']:,}")
 if info.get("imagenet_acc1") is not None:

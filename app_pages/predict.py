@@ -2,32 +2,55 @@
 
 import streamlit as st
 
-from tl_core import data, plots
+from tl_core import data, plots, run_select
 from ui import state
 
 st.title("Predict")
 
 store, owner = state.store(), state.owner()
 done = store.list_runs(status="completed", with_history=False)
-runs = [r for r in done if r["owner"] == owner] + [r for r in done if r["owner"] != owner]
-if not runs:
+if not done:
     st.info("No finished runs yet: train one on the Train page (or run the classroom demo on Home).")
     st.stop()
+
+current = state.current_data()
+data_name = current.config_name  # None while the Data page has no upload loaded
+on_data = [r for r in done if data_name and (r.get("config") or {}).get("data") == data_name]
+c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+every = c2.toggle("All data sets", key="predict_every", disabled=not on_data,
+                  help="Off: only runs trained on the data chosen on the Data page. On: every finished run.")
+if not on_data:
+    c1.info(f"No finished run on {current.label} yet: showing runs on every data set. Train one on the Train page.")
+runs = done if every or not on_data else on_data
+runs = [r for r in runs if r["owner"] == owner] + [r for r in runs if r["owner"] != owner]
 by_id = {r["run_id"]: r for r in runs}
 ids = list(by_id)
+
+
+def _data(r: dict) -> str:
+    name = str((r.get("config") or {}).get("data") or "?")
+    return name.removeprefix("builtin:").split("@")[0]
 
 
 def _label(rid: str) -> str:
     r = by_id[rid]
     best = (r.get("summary") or {}).get("best_val_acc")
     who = "yours" if r["owner"] == owner else "class"
-    return f"{plots.run_label(r)} · {plots.format_pct(best)} · {who}"
+    codes = {f["code"] for f in run_select.health_findings(r)}
+    flag = "" if not codes else " · at chance" if codes == {"at_chance"} else " · unhealthy"
+    return f"{_data(r)} · {plots.run_label(r)} · {plots.format_pct(best)}{flag} · {who}"
 
 
+# Opens on this session's best healthy run on the current data (the newest run could be one stuck at chance).
+default = run_select.best_run(runs, data=None if every else data_name, owner=owner) or ids[0]
 if st.session_state.get("predict_run") not in ids:
-    st.session_state["predict_run"] = ids[0]
-run_id = st.selectbox("Finished run (yours first)", ids, key="predict_run", format_func=_label)
+    st.session_state["predict_run"] = default
+run_id = c1.selectbox("Finished run (data · model · best validation accuracy; yours first)", ids, key="predict_run",
+                      format_func=_label)
 run = by_id[run_id]
+for finding in run_select.health_findings(run):
+    st.warning(f"Run {run_id}: {finding['message']}. Pick a healthier run to see what the model learned.",
+               icon=":material/warning:")
 folder = store.artifacts_dir(run_id, create=False)
 
 

@@ -1,5 +1,6 @@
-"""Train: what will run, the Start button, and the live view of this session's run."""
+"""Train: what will run, the Start button, this session's runs (newest shown) and the live view of one."""
 
+import numpy as np
 import streamlit as st
 
 from tl_core import plots, report
@@ -33,9 +34,23 @@ if cfg is not None and info is not None:
     if cfg.lp_ft:
         mode_text += ", head trained first on frozen features (LP-FT)"
     size = f"{cfg.image_size} px" if cfg.image_size else "auto"
+    try:  # the split the run will use, so the numbers below are the ones it trains and scores on
+        ds = state.load_choice_dataset(choice)
+        split = state.split_of(ds)
+    except Exception as err:
+        split = None
+        problems.append(f"{choice.label} cannot be split: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
+    if split is not None:
+        labels = np.bincount(ds.labels[split.train], minlength=n_classes)
+        held = np.bincount(ds.labels[split.val], minlength=n_classes)
+        data_text = (f"{choice.label} · {n_classes} classes · "
+                     f"{views.per_class_text(labels) if cfg.labels_per_class else 'all'} labels/class · "
+                     f"{views.per_class_text(held)} validation/class · seed {cfg.seed} "
+                     f"({len(split.train):,} training and {len(split.val):,} validation items)")
+    else:
+        data_text = f"{choice.label} · {n_classes} classes · seed {cfg.seed}"
     rows = {
-        "Data": f"{choice.label} · {n_classes} classes · "
-                f"{cfg.labels_per_class or 'all'} labels/class · {cfg.val_per_class} validation/class · seed {cfg.seed}",
+        "Data": data_text,
         "Backbone": f"{cfg.backbone} ({info['arch']}, {plots.format_params(info['params'])}, weights {info['weights']})",
         "Mode": mode_text,
         "What trains": report.describe_freeze(info["blocks"], depth, cfg.mode),
@@ -74,7 +89,7 @@ def start_run() -> None:
         ss["start_error"] = state.user_error(err) or f"{type(err).__name__}: {err}"
         return
     ss["active_job"] = job_id
-    ss["train_view"] = job_id
+    ss.pop("_train_pick", None)  # the new run is the one to watch
 
 
 st.button("Start training", key="start_run", type="primary", on_click=start_run, disabled=bool(problems),
@@ -84,33 +99,38 @@ if st.session_state.get("start_error"):
 
 # ---- this session's runs -------------------------------------------------------------------------------
 st.divider()
-my_jobs = [j for j in manager.jobs(owner) if j.label == "train"]
-if my_jobs:
-    ids = [j.job_id for j in my_jobs][::-1]  # newest first
-    by_id = {j.job_id: j for j in my_jobs}
-    if st.session_state.get("train_view") not in ids:
-        st.session_state["train_view"] = st.session_state.get("active_job") if st.session_state.get(
-            "active_job") in ids else ids[0]
-    if len(ids) > 1:
-        st.selectbox("Show run", ids, key="train_view",
-                     format_func=lambda i: f"{views.STATE_ICONS.get(by_id[i].state, '')} {by_id[i].run_id or i} · "
-                                           f"{views.describe_config(by_id[i].config.to_dict())}")
-    view_id = st.session_state["train_view"]
-    first = manager.snapshot(view_id)
-
-    def draw() -> bool:
-        job = manager.snapshot(view_id)
-        views.render_job(job, key="train")
-        if not job.done:
-            st.caption(f"{manager.active_count()} of {manager.max_concurrent} training slots busy on this server.")
-        return not job.done
-
-    views.live(draw, active=first is not None and not first.done)
+runs = views.session_runs(owner)
+if not runs:
+    st.info("No runs yet in this session: press **Start training**.")
 else:
-    # After a server restart the manager forgets its jobs; the store remembers this session's runs.
-    past = [r for r in state.store().list_runs(owner=owner) if r["status"] != "running"]
-    if past:
-        st.caption("Your last run (from the run store):")
-        views.render_record(past[0], key="train_past")
-    else:
-        st.info("No runs yet in this session: press **Start training**.")
+    ss = st.session_state
+    by_key = {r.key: r for r in runs}
+    newest = runs[0].key
+    pick = ss.get("_train_pick")  # (a run picked in the list, the newest run when it was picked)
+    ss["train_view"] = pick[0] if pick and pick[1] == newest and pick[0] in by_key else newest
+    ss["_train_newest"] = newest
+
+    def _picked() -> None:
+        ss["_train_pick"] = (ss["train_view"], ss.get("_train_newest"))
+
+    if len(runs) > 1:  # the newest is shown unless another is picked; a new run is shown at once
+        st.selectbox(f"Your runs in this session ({len(runs)}, newest first)", list(by_key), key="train_view",
+                     format_func=lambda k: by_key[k].label(), on_change=_picked)
+    shown = by_key[ss["train_view"]]
+    if shown.job is not None:
+        view_id = shown.key
+
+        def draw() -> bool:
+            job = manager.snapshot(view_id)
+            views.render_job(job, key="train")
+            if not job.done:
+                st.caption(f"{manager.active_count()} of {manager.max_concurrent} training slots busy on this server.")
+            return not job.done
+
+        views.live(draw, active=not shown.job.done)
+    else:  # stored only: from before a server restart
+        record = state.store().get_run(shown.key)
+        if record is None:
+            st.info("This run was deleted (Compare page).")
+        else:
+            views.render_record(record, key="train_past")

@@ -165,3 +165,139 @@ def test_freeze_slider_changes_trainable_parameters():
     assert "From scratch" in texts(at) and "LP-FT" not in texts(at)
     go(at, "model")
     assert at.radio(key="mode").value == "scratch" and at.slider(key="freeze_depth").value == 7
+
+
+# ---- a refresh, a second tab, the session URL elsewhere --------------------------------------------------------
+def test_refresh_restores_settings_and_upload():
+    at = go(new_app(), "data")
+    owner = at.session_state["owner"]
+    at.radio(key="data_source").set_value("upload").run()
+    at.file_uploader(key="upload").set_value(("pets.zip", class_zip(per_class=8), "application/zip")).run()
+    at.number_input(key="labels_per_class").set_value(3).run()
+    go(at, "model")
+    at.radio(key="mode").set_value("finetune").run()
+    at.slider(key="freeze_depth").set_value(6).run()
+    at.number_input(key="epochs").set_value(15).run()
+    at.number_input(key="image_size").set_value(64).run()
+    go(at, "train")
+    before = texts(at)
+    assert "pets.zip" in before and "Fine-tune (k=6)" in before and "15 epochs" in before and "64 px" in before
+
+    for again in (new_app(s=owner), new_app(s=owner)):  # a refresh, and the URL in a second tab
+        go(again, "data")
+        assert "Using **pets.zip**" in texts(again)  # the uploader is empty; the kept file is named beside it
+        assert again.session_state["upload_ds"].classes == ["cat", "dog", "fox"]
+        assert again.number_input(key="labels_per_class").value == 3
+        go(again, "model")
+        assert again.radio(key="mode").value == "finetune" and again.slider(key="freeze_depth").value == 6
+        assert again.number_input(key="epochs").value == 15
+        go(again, "train")
+        assert texts(again) == before  # the same summary: Start trains exactly this
+        from ui import state
+
+        assert again.session_state["_kept"]["epochs"] == 15 and state.sessions().read_upload(owner)[0] == "pets.zip"
+
+    # Remove forgets the file, also for the next refresh; the data page asks for one again.
+    go(at, "data")
+    at.file_uploader(key="upload").set_value(None).run()
+    at.button(key="clear_upload").click().run()
+    assert at.session_state.get("upload_ds") is None and "Upload a file" in texts(at)
+    later = go(new_app(s=owner), "train")
+    assert "No dataset loaded" in texts(later) and later.button(key="start_run").disabled
+
+
+def test_sessions_never_see_each_others_settings():
+    a, b = go(new_app(), "model"), go(new_app(), "model")
+    a.number_input(key="epochs").set_value(7).run()
+    assert go(new_app(s=b.session_state["owner"]), "model").number_input(key="epochs").value == 10
+    assert go(new_app(s=a.session_state["owner"]), "model").number_input(key="epochs").value == 7
+
+
+def test_a_failed_upload_shows_one_error_about_itself():
+    at = go(new_app(), "data")
+    at.radio(key="data_source").set_value("upload").run()
+    rows = "".join(f"text number {i},{'pos' if i % 2 else 'neg'}\n" for i in range(20))
+    at.file_uploader(key="upload").set_value(("good.csv", f"text,label\n{rows}".encode(), "text/csv")).run()
+    assert not at.error
+    semi = "".join(f"text number {i};{'pos' if i % 2 else 'neg'}\n" for i in range(20))
+    at.file_uploader(key="upload").set_value(("bad.csv", f"text,label\n{semi}".encode(), "text/csv")).run()
+    assert [e.value for e in at.error] == [
+        "bad.csv: 20 of 20 rows have fewer fields than the header's 2 when split at a comma; check the delimiter "
+        "between the fields and the quoting of texts that contain it"]
+    assert "Still using the previously loaded dataset: good.csv" in texts(at)
+    at.file_uploader(key="upload").set_value(("notes.zip", b"hello, not a zip", "application/zip")).run()
+    assert len(at.error) == 1 and at.error[0].value.startswith("notes.zip is not a zip archive but a text file")
+
+
+def test_csv_counts_texts_and_the_train_summary_shows_the_real_split():
+    """60 rows in 3 classes: fewer than the 20 validation items per class asked for can be held out (10 here: at
+    most half of each class); the Data page and the Train summary give the split the run will use."""
+    from tl_core import data
+
+    at = go(new_app(), "data")
+    at.radio(key="data_source").set_value("upload").run()
+    rows = "".join(f"sentence number {i},{'abc'[i % 3]}\n" for i in range(60))
+    at.file_uploader(key="upload").set_value(("sixty.csv", f"text,label\n{rows}".encode(), "text/csv")).run()
+    split = data.make_split(at.session_state["upload_ds"], val_per_class=20, labels_per_class=None, seed=0)
+    held = len(split.val) // 3
+    assert held < 20 and len(split.val) == 3 * held
+    assert f"Split: {len(split.train)} training, {len(split.val)} validation items." in texts(at)
+    balance = next(c for c in at.get("plotly_chart") if "class_balance" in c.proto.id)
+    spec = json.loads(balance.proto.spec)
+    assert spec["layout"]["yaxis"]["title"]["text"] == "texts (count)" and "image" not in json.dumps(spec["data"])
+    go(at, "train")
+    assert f"{held} validation/class" in texts(at) and "20 validation/class" not in texts(at)
+    assert f"({len(split.train)} training and {len(split.val)} validation items)" in texts(at)
+
+
+def _fake_run(store, run_id, owner, data, mode, best, created, classes):
+    """A completed run as the store records it (Predict's choice of default reads only these records)."""
+    store.create_run(run_id, {"data": data, "backbone": "mobilenet_v2", "mode": mode, "labels_per_class": 10,
+                              "val_per_class": 20, "seed": 0}, owner=owner)
+    store.finish(run_id, "completed", {"best_val_acc": best, "final_val_acc": best, "classes": classes})
+    with store._connect() as db:
+        db.execute("UPDATE runs SET created_at=? WHERE run_id=?", (created, run_id))
+
+
+def test_predict_opens_on_the_best_healthy_run_on_the_current_data():
+    from ui import state
+
+    at = go(new_app(), "data")
+    owner = at.session_state["owner"]
+    at.radio(key="data_source").set_value("builtin:digits").run()
+    digits, animals = [str(d) for d in range(10)], ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
+    store = state.store()
+    _fake_run(store, f"frozen{owner}", owner, "builtin:digits", "frozen", 0.70, "2026-01-01T10:01:00", digits)
+    _fake_run(store, f"finetune{owner}", owner, "builtin:digits", "finetune", 0.85, "2026-01-01T10:02:00", digits)
+    _fake_run(store, f"scratch{owner}", owner, "builtin:digits", "scratch", 0.105, "2026-01-01T10:03:00", digits)
+    _fake_run(store, f"animals{owner}", owner, "builtin:animals", "frozen", 0.95, "2026-01-01T10:04:00", animals)
+
+    go(at, "predict")
+    picker = at.selectbox(key="predict_run")
+    assert picker.value == f"finetune{owner}"  # not the newest run, not the one at chance, not other data
+    assert f"animals{owner}" not in picker.options and all(o.startswith("digits · ") for o in picker.options)
+    assert any("at chance" in o for o in picker.options)
+    assert not at.warning
+    picker.set_value(f"scratch{owner}").run()
+    assert at.warning and "at chance level" in at.warning[0].value
+    at.toggle(key="predict_every").set_value(True).run()
+    assert any(o.startswith("animals · ") for o in at.selectbox(key="predict_run").options)
+
+
+def test_compare_overlays_one_comparison_of_completed_runs():
+    from ui import state
+
+    at = new_app()
+    owner = at.session_state["owner"]
+    store, digits = state.store(), [str(d) for d in range(10)]
+    for rid, mode, when in [("frozen", "frozen", "10:01"), ("finetune", "finetune", "10:02"),
+                            ("scratch", "scratch", "10:03")]:
+        _fake_run(store, f"{rid}{owner}", owner, "builtin:digits", mode, 0.5, f"2026-01-02T{when}:00", digits)
+    store.create_run(f"cancelled{owner}", {"data": "builtin:digits", "backbone": "mobilenet_v2", "mode": "scratch",
+                                           "labels_per_class": 10, "val_per_class": 20, "seed": 0}, owner=owner)
+    store.add_epoch(f"cancelled{owner}", {"epoch": 1, "train_loss": 2.3, "train_acc": 0.1, "val_loss": 2.3,
+                                          "val_acc": 0.1, "seconds": 1.0})
+    store.finish(f"cancelled{owner}", "cancelled", {})  # the newest run: one point, never a default
+    go(at, "compare")
+    assert sorted(at.multiselect(key="compare_runs").value) == sorted(f"{r}{owner}" for r in ("frozen", "finetune",
+                                                                                              "scratch"))

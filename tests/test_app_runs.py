@@ -117,6 +117,47 @@ def test_a_fine_tune_shows_which_blocks_changed():
     spec = json.loads(charts[0].proto.spec)
     assert spec["layout"]["title"]["text"] == "What fine-tuning changed"
     assert len(spec["data"][0]["x"]) == 9  # one bar per mobilenet_v2 block
+    assert "Measuring which blocks" not in texts(at)  # a progress note, gone once the run has finished
+
+
+def shown_run(at: AppTest) -> str:
+    """The run the Train page shows ("**Run <id>** — ...")."""
+    import re
+
+    ids = re.findall(r"\*\*Run ([0-9a-f]{6,})\*\* —", texts(at))
+    assert len(ids) == 1, texts(at)
+    return ids[0]
+
+
+def test_train_shows_the_latest_run_and_lists_the_sessions_runs():
+    from ui import state
+
+    at = tiny_settings(new_app(), mode="frozen", epochs=1)
+    owner = at.session_state["owner"]
+    at.button(key="start_run").click().run()
+    poll(at, lambda a: "took" in texts(a))
+    frozen = shown_run(at)
+    tiny_settings(at, mode="finetune", epochs=1)
+    at.button(key="start_run").click().run()
+    poll(at, lambda a: "took" in texts(a) and shown_run(a) != frozen)
+    finetune = shown_run(at)
+    go(at, "model")
+    go(at, "train")
+    assert shown_run(at) == finetune  # the newest, not the first
+    assert len(at.selectbox(key="train_view").options) == 2
+    at.selectbox(key="train_view").select_index(1).run()  # the older one, on request
+    assert shown_run(at) == frozen
+
+    # The session URL opened again, and again after a server restart (the manager forgets; the store remembers):
+    # the newest run is shown and both are listed.
+    for restart in (False, True):
+        if restart:
+            state._manager.clear()
+        again = go(new_app(s=owner), "train")
+        assert shown_run(again) == finetune, restart
+        labels = again.selectbox(key="train_view").options  # as shown: newest first
+        assert len(labels) == 2 and finetune in labels[0] and frozen in labels[1], labels
+        assert "From scratch" not in " ".join(labels)  # only this session's runs
 
 
 def test_queue_and_cancel():
@@ -160,6 +201,13 @@ def test_compare_lists_and_deletes():
     assert {"run", "when", "status", "data", "backbone", "mode", "k", "labels/class", "best val acc",
             "final val acc", "seconds", "device"} <= set(table.columns)
     assert at.download_button(key="download_csv") is not None
+    # Readable on a projector: the run id pinned at the left, the accuracies next to it (an 800 px window shows
+    # them), and every column within the 1120 px a 1280 px screen gives the page.
+    assert list(table.columns)[:3] == ["run", "best val acc", "final val acc"]
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["run"]["pinned"] is True
+    assert sum(config[c]["width"] for c in table.columns) <= 1120
+    assert sum(config[c]["width"] for c in list(table.columns)[:3]) <= 800 - 2 * 16 - 300
     assert "over training from scratch" in texts(at)
     at.multiselect(key="delete_runs").set_value([SHARED["run_id"]]).run()
     at.button(key="delete_runs_btn").click().run()

@@ -109,13 +109,19 @@ def test_upload_size_capped():
         list(iter_members(data, Limits(max_upload_bytes=1000)))
 
 
-def test_not_a_zip_and_truncated_zip_rejected():
-    with pytest.raises(DataError, match="not a valid zip") as e:
-        list(iter_members(b"this is plain text, not a zip"))
+def test_not_a_zip_and_truncated_zip_get_different_plain_messages():
+    with pytest.raises(DataError, match=r"^notes\.zip is not a zip archive but a text file "
+                                        r"\(it begins \"this is plain text, not a zip\"\)") as e:
+        list(iter_members(b"this is plain text, not a zip", name="notes.zip"))
     one_line_error(e)
     data = make_zip({"c/a.png": os.urandom(5000)})
-    with pytest.raises(DataError):
-        list(iter_members(data[: len(data) // 2]))
+    with pytest.raises(DataError, match=r"^cut\.zip is an incomplete zip archive: .*cut short") as e:
+        list(iter_members(data[: len(data) // 2], name="cut.zip"))
+    one_line_error(e)
+    with pytest.raises(DataError, match=r"^the upload is not a zip archive \(it does not begin like one\)"):
+        list(iter_members(bytes(range(256))))
+    for err in (e,):  # no Python wording reaches the student
+        assert "File is not a zip file" not in str(err.value) and "BadZipFile" not in str(err.value)
 
 
 def test_corrupt_member_data_rejected():

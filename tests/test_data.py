@@ -207,7 +207,7 @@ def test_hostile_zips_are_refused_through_load_upload():
         zf.writestr(zipfile.ZipInfo("../evil.png"), png())
     with pytest.raises(DataError, match=r"\.\."):
         load_upload("d.zip", bomb.getvalue())
-    with pytest.raises(DataError, match="not a valid zip") as e:
+    with pytest.raises(DataError, match="^d.zip is not a zip archive but a text file") as e:
         load_upload("d.zip", b"not a zip")
     error_text(e)
 
@@ -296,6 +296,42 @@ def test_empty_and_one_class_csv_refused():
         load_upload("d.csv", b"text,label\nhi,a\nho,a\n")
     with pytest.raises(DataError, match="more than 2 rows"):
         load_upload("d.csv", b"text,label\nhi,a\nho,b\nhu,a\n", limits=Limits(max_text_rows=2))
+
+
+def csv_rows(n=10, sep=",", text="text number {i}") -> str:
+    return "".join(f"{text.format(i=i)}{sep}{'pos' if i % 2 else 'neg'}\n" for i in range(n))
+
+
+def test_csv_delimiter_from_the_rows_and_excel_sep_line():
+    """A semicolon file whose texts hold commas, Excel's 'sep=;' first line, a comma file named .tsv: all load."""
+    semi = load_upload("semi.csv", ("text;label\n" + csv_rows(sep=";", text="great, number {i}")).encode())
+    assert semi.classes == ["neg", "pos"] and semi.texts[0] == "great, number 0"
+    excel = load_upload("excel.csv", ("sep=;\r\ntext;label\r\n" + csv_rows(sep=";", text="a, b {i}")).encode())
+    assert excel.classes == ["neg", "pos"] and len(excel) == 10  # not a class 'label' with one row
+    assert any("sep=;" in n for n in excel.report.notes)
+    misnamed = load_upload("comma.tsv", ("text,label\n" + csv_rows()).encode())
+    assert misnamed.classes == ["neg", "pos"] and any("comma, not tabs" in n for n in misnamed.report.notes)
+
+
+def test_csv_encodings_utf16_and_windows_1252():
+    body = "text,label\n" + csv_rows(text="café {i}")
+    for encoded, note in [(body.encode("utf-16"), "UTF-16"), (body.encode("utf-16-le"), "UTF-16"),
+                          (body.encode("cp1252"), "Windows-1252")]:
+        ds = load_upload("d.csv", encoded)
+        assert ds.classes == ["neg", "pos"] and ds.texts[0] == "café 0", ds.texts[:2]
+        assert any(note in n for n in ds.report.notes)
+
+
+def test_csv_problems_are_named_at_load():
+    """What used to surface later as "class 'label' has only 1 item(s)" is said about the file itself."""
+    with pytest.raises(DataError) as e:  # the rows use another delimiter than the header
+        load_upload("mixed.csv", ("text,label\n" + csv_rows(sep=";")).encode())
+    assert error_text(e).startswith("mixed.csv: 10 of 10 rows have fewer fields than the header's 2 when split "
+                                    "at a comma; check the delimiter")
+    repeated = load_upload("twice.csv", ("text,label\n" + csv_rows() + "text,label\n" + csv_rows(text="more {i}")).encode())
+    assert repeated.classes == ["neg", "pos"] and ("row 12", "repeats the header row") in repeated.report.skipped
+    with pytest.raises(DataError, match="^one.csv has one column .*separated by a comma, a tab or a semicolon"):
+        load_upload("one.csv", b"just text\nmore text\nand more\n")
 
 
 # --------------------------------------------------------------------------- built-ins

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -203,6 +204,11 @@ def test_cli_export_and_predict(vision_run, tmp_path, capsys):
     assert cli.main(["export", result.run_id, "--out", str(zip_path), "--store", str(store.path), "--no-onnx"]) == 0
     assert "model.onnx" not in zipfile.ZipFile(zip_path).namelist()
     assert "predict.py" in zipfile.ZipFile(zip_path).namelist()
+    for info in zipfile.ZipFile(zip_path).infolist():  # unzip gives files everyone can read, not 0600
+        assert info.create_system == 3 and (info.external_attr >> 16) & 0o777 == 0o644, (info.filename, oct(info.external_attr >> 16))
+    if shutil.which("unzip"):
+        subprocess.run(["unzip", "-q", str(zip_path), "-d", str(tmp_path / "out")], check=True)
+        assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "out").iterdir()} == {"0o644"}
     capsys.readouterr()
 
     path = write_images(tmp_path)[0]

@@ -26,6 +26,7 @@ __all__ = [
     "ignore_reason",
     "iter_members",
     "iter_folder",
+    "not_a_zip_message",
 ]
 
 _CHUNK = 1 << 20
@@ -117,6 +118,7 @@ def iter_members(
     *,
     want: Callable[[str], bool] | None = None,
     ignored: list[tuple[str, str]] | None = None,
+    name: str | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     """Yield (relative posix path, content) for each regular, non-hidden member.
 
@@ -124,11 +126,12 @@ def iter_members(
     name, symlink, excessive ratio or member count refuses the archive as a
     whole, because a crafted archive should not half-load. `want(path)` lets the
     caller skip members (e.g. non-images) without reading them; hidden and OS
-    metadata members are appended to `ignored` as (path, reason).
+    metadata members are appended to `ignored` as (path, reason). `name` names an
+    in-memory upload in messages.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         fp = io.BytesIO(bytes(source))
-        label = "the upload"
+        label = name or "the upload"
         size = len(fp.getbuffer())
     else:
         path = Path(source)
@@ -148,10 +151,33 @@ def iter_members(
             )
         try:
             zf = zipfile.ZipFile(fp)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
-            raise DataError(f"{label} is not a valid zip archive ({e}); re-create the zip and try again") from None
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+            raise DataError(not_a_zip_message(label, _head(fp))) from None
         with zf:
             yield from _vetted_members(zf, label, limits, want, ignored)
+
+
+def _head(fp, n: int = 512) -> bytes:
+    fp.seek(0)
+    return fp.read(n)
+
+
+def not_a_zip_message(label: str, head: bytes) -> str:
+    """Why a file that should be a zip cannot be opened, told by its first bytes: a zip whose end is missing
+    (cut short while uploading or copying), a text file, or something else entirely."""
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"):
+        return (f"{label} is an incomplete zip archive: it begins like a zip, but the list of files at its end is "
+                "missing or broken (a file cut short while copying or uploading looks like this); "
+                "create the zip again and upload it whole")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and text.strip() and "\x00" not in text:
+        first = " ".join(text.split())[:40]
+        return (f"{label} is not a zip archive but a text file (it begins \"{first}\"); upload a zip with one "
+                "folder of images per class, or give a table of texts the name .csv or .tsv")
+    return f"{label} is not a zip archive (it does not begin like one); upload a zip with one folder of images per class"
 
 
 def _vetted_members(zf, label, limits, want, ignored):

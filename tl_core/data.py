@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -412,22 +413,85 @@ def _detect_columns(header, rows, text_column, label_column, source) -> tuple[in
     return text_i, label_i
 
 
-def _decode_text(raw: bytes) -> tuple[str, list[str]]:
+_UTF16_BOMS = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be"}
+
+
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """'utf-16-le'/'-be' when every other byte of the start is zero (ASCII text saved as UTF-16), else None."""
+    head = raw[:4096]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _decode_text(name: str, raw: bytes) -> tuple[str, list[str]]:
+    """The file as text: UTF-8 (with or without BOM), UTF-16 (Excel's "Unicode text"), else Windows-1252."""
+    encoding = next((enc for bom, enc in _UTF16_BOMS.items() if raw.startswith(bom)), None) or _utf16_without_bom(raw)
+    if encoding:
+        try:
+            return raw.decode(encoding).lstrip("\ufeff"), [f"read as {encoding.upper()[:6]} text"]
+        except UnicodeDecodeError:
+            raise DataError(f"{name} looks like UTF-16 text but cannot be decoded as it; "
+                            "save it as 'CSV UTF-8' and upload it again") from None
     try:
         return raw.decode("utf-8-sig"), []
     except UnicodeDecodeError:
-        return raw.decode("latin-1"), ["the file is not valid UTF-8; read it as latin-1"]
+        pass
+    try:
+        return raw.decode("cp1252"), ["the file is not UTF-8: read it as Windows-1252 (Western European); "
+                                      "if letters look wrong, save it as 'CSV UTF-8'"]
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), ["the file is not UTF-8: read it as latin-1; "
+                                       "if letters look wrong, save it as 'CSV UTF-8'"]
+
+
+DELIMITERS = {",": "a comma", "\t": "a tab", ";": "a semicolon", "|": "a bar"}
+_SNIFF_LINES = 200
+
+
+def _fields(lines: list[str], delimiter: str) -> list[int]:
+    try:
+        return [len(r) for r in csv.reader(lines, delimiter=delimiter) if r]
+    except csv.Error:
+        return []
+
+
+def _pick_delimiter(text: str, suffix: str) -> tuple[str, float]:
+    """The delimiter that splits the first lines into the header's number of fields (at least 2), and the share of
+    sampled rows that agree: the header alone misleads when a text column holds commas or the file is misnamed."""
+    lines = text.split("\n", _SNIFF_LINES)[:_SNIFF_LINES]
+    preferred = "\t" if suffix == ".tsv" else ","
+
+    def score(d: str) -> tuple[float, bool, int]:
+        counts = _fields(lines, d)
+        if not counts or counts[0] < 2:
+            return 0.0, d == preferred, 0
+        rest = counts[1:]
+        agree = sum(n == counts[0] for n in rest) / len(rest) if rest else 1.0
+        return agree, d == preferred, counts[0]
+
+    best = max(DELIMITERS, key=score)
+    return best, score(best)[0]
 
 
 def _load_csv(name: str, raw: bytes, suffix: str, text_column, label_column, limits: Limits) -> Dataset:
-    text, notes = _decode_text(raw)
+    text, notes = _decode_text(name, raw)
     if "\x00" in text[:4096]:
         raise DataError(f"{name} looks like a binary file, not a CSV; save it as a CSV or TSV text file")
-    first_line = text.split("\n", 1)[0]
-    if suffix == ".tsv":
-        delimiter = "\t"
-    else:  # the header rarely contains anything but the delimiter: count there
-        delimiter = max(",\t;|", key=lambda d: (first_line.count(d), d == ","))
+    first, _, rest = text.partition("\n")
+    sep_line = re.fullmatch(r"\s*sep=(.)\s*", first, flags=re.IGNORECASE)
+    if sep_line:  # Excel's hint line, "sep=;": it names the delimiter and is not the header
+        delimiter, agree, text = sep_line.group(1), 1.0, rest
+        notes.append(f"used the delimiter named on the file's first line ({first.strip()})")
+    else:
+        delimiter, agree = _pick_delimiter(text, suffix)
+    if suffix == ".tsv" and delimiter != "\t" and agree > 0:
+        notes.append(f"the fields are separated by {DELIMITERS.get(delimiter, repr(delimiter))}, not tabs")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows = []
     try:
@@ -442,18 +506,23 @@ def _load_csv(name: str, raw: bytes, suffix: str, text_column, label_column, lim
         raise DataError(f"the CSV is empty: {name}; it needs a header row and one row per example")
     header = [h.strip() or f"column {i + 1}" for i, h in enumerate(header)]
     if len(header) < 2:
-        raise DataError(f"{name} has one column ('{header[0]}'); it needs a text column and a label column")
+        raise DataError(f"{name} has one column ('{header[0][:60]}'); it needs a text column and a label column, "
+                        "separated by a comma, a tab or a semicolon")
     text_i, label_i = _detect_columns(header, rows, text_column, label_column, name)
     notes.append(f"text column '{header[text_i]}', label column '{header[label_i]}'")
 
-    texts, raw_labels, skipped, seen, dupes = [], [], [], set(), 0
+    texts, raw_labels, skipped, seen, dupes, short, filled = [], [], [], set(), 0, 0, 0
     for n, row in enumerate(rows, start=2):  # row 1 is the header
+        filled += any(cell.strip() for cell in row)
         if len(row) <= max(text_i, label_i):
             if any(cell.strip() for cell in row):
+                short += 1
                 skipped.append((f"row {n}", f"has {len(row)} fields, expected {len(header)}"))
             continue
         t, lab = row[text_i].strip(), row[label_i].strip()
-        if not t or not lab:
+        if [c.strip() for c in row] == header:
+            skipped.append((f"row {n}", "repeats the header row"))
+        elif not t or not lab:
             skipped.append((f"row {n}", "empty text" if not t else "missing label"))
         elif t in seen:
             dupes += 1
@@ -461,6 +530,11 @@ def _load_csv(name: str, raw: bytes, suffix: str, text_column, label_column, lim
             seen.add(t)
             texts.append(t)
             raw_labels.append(lab)
+    if short > filled / 2:  # most rows do not split like the header: the wrong delimiter, or broken quoting
+        raise DataError(
+            f"{name}: {short:,} of {filled:,} rows have fewer fields than the header's {len(header)} when split at "
+            f"{DELIMITERS.get(delimiter, repr(delimiter))}; check the delimiter between the fields and the quoting "
+            "of texts that contain it")
     if dupes:
         notes.append(f"dropped {dupes:,} duplicate texts (so no text is in both training and validation)")
     classes = sorted(set(raw_labels), key=_class_sort_key(set(raw_labels)))
@@ -544,7 +618,7 @@ def load_upload(
     suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
     _refuse_spreadsheet(filename)
     if data[:4] in (b"PK\x03\x04", b"PK\x05\x06") or suffix == ".zip":
-        return _load_image_tree(filename, lambda **kw: iter_members(data, limits, **kw), limits)
+        return _load_image_tree(filename, lambda **kw: iter_members(data, limits, name=filename, **kw), limits)
     if suffix in (".csv", ".tsv") or (suffix in ("", ".txt") and data and b"\x00" not in data[:4096]):
         return _load_csv(filename, data, suffix, text_column, label_column, limits)
     raise DataError(f"not a zip archive, folder or CSV: {filename}")

@@ -16,8 +16,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import sys
 import tempfile
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -200,6 +202,19 @@ def readme_text(meta: dict, include_onnx: bool, onnx_problem: str | None = None)
             f"{files}\n{prep}{onnx}")
 
 
+#: Unix permissions of every file in the zip: readable by all, as a downloaded file should be. Without them,
+#: ZipFile.writestr records 0600 and `unzip` gives files only their owner can read.
+FILE_MODE = 0o644
+
+
+def _add(zf: zipfile.ZipFile, name: str, data: bytes, *, stored: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.create_system = 3  # Unix: unzip applies the mode below
+    info.external_attr = (stat.S_IFREG | FILE_MODE) << 16
+    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    zf.writestr(info, data)
+
+
 def export_zip(folder: Path, *, include_onnx: bool = True) -> bytes:
     """The run in `folder` (an artifacts folder) as zip bytes, ready to download or write."""
     folder = Path(folder)
@@ -209,15 +224,15 @@ def export_zip(folder: Path, *, include_onnx: bool = True) -> bytes:
     include_onnx = include_onnx and meta["family"] == "vision"
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        zf.writestr("predict.py", PREDICT_TEMPLATE.read_text())
-        zf.write(folder / META, META)
+        _add(zf, "predict.py", PREDICT_TEMPLATE.read_bytes())
+        _add(zf, META, (folder / META).read_bytes())
         # Binary members are stored: deflate saves ~8% on float weights and takes ~20x longer.
-        zf.write(folder / WEIGHTS, WEIGHTS, compress_type=zipfile.ZIP_STORED)
+        _add(zf, WEIGHTS, (folder / WEIGHTS).read_bytes(), stored=True)
         if meta["family"] == "text":
             for sub in TEXT_FOLDERS:
                 for f in sorted((folder / sub).rglob("*")):
                     if f.is_file():
-                        zf.write(f, f.relative_to(folder).as_posix())
+                        _add(zf, f.relative_to(folder).as_posix(), f.read_bytes())
         onnx_problem = None
         if include_onnx:
             from .artifacts import load_run_model
@@ -225,10 +240,10 @@ def export_zip(folder: Path, *, include_onnx: bool = True) -> bytes:
             model, _ = load_run_model(folder)
             with tempfile.TemporaryDirectory() as tmp:
                 try:
-                    zf.write(export_onnx(model, Path(tmp) / ONNX_NAME), ONNX_NAME, compress_type=zipfile.ZIP_STORED)
+                    _add(zf, ONNX_NAME, export_onnx(model, Path(tmp) / ONNX_NAME).read_bytes(), stored=True)
                 except ExportError as err:  # the zip is still complete without it; the README says why
                     onnx_problem = str(err)
-        zf.writestr("README.txt", readme_text(meta, include_onnx and onnx_problem is None, onnx_problem))
+        _add(zf, "README.txt", readme_text(meta, include_onnx and onnx_problem is None, onnx_problem).encode())
     return buf.getvalue()
 
 

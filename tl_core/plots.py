@@ -591,10 +591,10 @@ def confusion_matrix(
     return fig
 
 
-def class_balance(counts: Mapping[str, int] | None, title: str = "Images per class") -> go.Figure:
-    """Bar chart of images per class, with the imbalance ratio in the subtitle."""
+def class_balance(counts: Mapping[str, int] | None, title: str = "Images per class", unit: str = "images") -> go.Figure:
+    """Bar chart of items per class (`unit`: "images", "texts"), with the imbalance ratio in the subtitle."""
     if not counts:
-        return empty_figure("No images yet.", title)
+        return empty_figure(f"No {unit} yet.", title)
     names = [str(k) for k in counts]
     values = [int(v) for v in counts.values()]
     lo, hi = min(values), max(values)
@@ -602,12 +602,12 @@ def class_balance(counts: Mapping[str, int] | None, title: str = "Images per cla
         go.Bar(
             x=names,
             y=values,
-            name="images",
+            name=unit,
             marker={"color": "#0072B2"},
             text=values,
             textposition="outside",
             cliponaxis=False,
-            hovertemplate="%{x}: %{y} images<extra></extra>",
+            hovertemplate=f"%{{x}}: %{{y}} {unit}<extra></extra>",
         )
     )
     mean = sum(values) / len(values)
@@ -620,12 +620,12 @@ def class_balance(counts: Mapping[str, int] | None, title: str = "Images per cla
         annotation_font={"size": FONT_SIZE - 2, "color": CHANCE_COLOR},
     )
     fig.update_xaxes(title_text="class", tickangle=-30 if len(names) > 8 else 0)
-    fig.update_yaxes(title_text="images (count)", rangemode="tozero", range=[0, hi * 1.15 + 1])
+    fig.update_yaxes(title_text=f"{unit} (count)", rangemode="tozero", range=[0, hi * 1.15 + 1])
     if lo == 0:
-        subtitle = f"{len(names)} classes · {sum(values)} images<br>some classes have no images!"
+        subtitle = f"{len(names)} classes · {sum(values)} {unit}<br>some classes have no {unit}!"
     else:
         ratio = hi / lo
-        subtitle = (f"{len(names)} classes · {sum(values)} images<br>"
+        subtitle = (f"{len(names)} classes · {sum(values)} {unit}<br>"
                     f"{'imbalanced' if ratio >= 1.5 else 'balanced'}: largest/smallest = {ratio:.1f}×")
     fig = _style(fig, title, subtitle=subtitle, height=440)
     fig.update_layout(margin={"r": 70, "t": 125})  # a narrow column: two subtitle lines, the mean label at the right
@@ -662,7 +662,7 @@ def topk_bar(probs: Mapping[str, float] | None, k: int = 5, title: str = "Top pr
 def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze_depth: int | None) -> go.Figure:
     """How much fine-tuning changed each block: 1 - linear CKA against the pretrained network, per block.
 
-    Frozen blocks (the first ``freeze_depth``) are marked 🔒 and sit at 0 by construction; the rest take the
+    Frozen blocks (the first ``freeze_depth``) are labelled "frozen" and sit at 0 by construction; the rest take the
     fine-tune colour. The usual picture: early blocks barely move, the last ones change most.
     """
     title = "What fine-tuning changed"
@@ -680,7 +680,7 @@ def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze
             y=change,
             name="change",
             marker={"color": colors},
-            text=["🔒 frozen" if i < k else f"{v:.2f}" for i, v in enumerate(change)],
+            text=["frozen" if i < k else f"{v:.2f}" for i, v in enumerate(change)],  # words: no emoji font needed
             textposition="outside",
             cliponaxis=False,
             customdata=[float(v) for v in cka],
@@ -691,7 +691,7 @@ def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze
     fig.update_yaxes(title_text="change (1 − CKA)", rangemode="tozero", range=[0, max(0.1, max(change) * 1.25)])
     moved = max(range(len(names)), key=lambda i: change[i])
     subtitle = (f"0 = the block computes what it did before training (linear CKA on validation items); "
-                f"🔒 = frozen.<br>Most changed: {names[moved]}.")
+                f"grey = frozen.<br>Most changed: {names[moved]}.")
     fig = _style(fig, title, subtitle=subtitle, height=420)
     fig.update_layout(margin={"t": 125})
     return fig
@@ -757,7 +757,7 @@ def block_diagram(
     """The backbone as rounded boxes, input -> output, left to right (wrapping into rows).
 
     Frozen blocks (the first ``freeze_depth`` in "finetune", all in "frozen",
-    none in "scratch") are grey with "🔒 frozen"; trainable ones take the mode's
+    none in "scratch") are grey with "frozen"; trainable ones take the mode's
     colour. The task head is a final box in ``HEAD_COLOR``. If the last block
     name is already a head ("head", "classifier", "fc"), it is drawn as the head;
     otherwise a head box is appended (``head_params`` if known).
@@ -810,7 +810,7 @@ def block_diagram(
 
     trainable_fill, trainable_line = _tint(mode_color(mode)), mode_color(mode)
     styles = {
-        "frozen": (FROZEN_FILL, FROZEN_LINE, "🔒 frozen"),
+        "frozen": (FROZEN_FILL, FROZEN_LINE, "frozen"),
         "trainable": (trainable_fill, trainable_line, "random init" if mode == "scratch" else "trains"),
         "head": (_tint(HEAD_COLOR), HEAD_COLOR, "new · trains"),
     }

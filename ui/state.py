@@ -3,13 +3,17 @@
 Widgets lose their value when their page is not shown (Streamlit deletes the
 state of widgets that were not rendered), so each page copies the values it
 draws into `st.session_state["_kept"]` and seeds its widgets from there:
-switching pages loses nothing. Nothing here imports torch at import time.
+switching pages loses nothing. A refresh or the session URL opened elsewhere
+starts a new Streamlit session, so every kept value and the accepted upload are
+also written to the server (`tl_core.sessions`) and read back on the first run
+of a new session, before any widget is drawn. Nothing here imports torch at import time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
-import re
 import threading
 import time
 import uuid
@@ -20,10 +24,12 @@ import streamlit as st
 
 from tl_core.config import DEFAULT_LR, TrainConfig
 from tl_core.jobs import JobManager
+from tl_core.sessions import SESSION_ID_RE, SessionStore
 from tl_core.store import RunStore, default_root
 
 POLL_S = 0.5
-OWNER_RE = re.compile(r"^[0-9a-f]{8,32}$")
+OWNER_RE = SESSION_ID_RE
+_log = logging.getLogger(__name__)
 DEFAULT_DATA = "builtin:animals"
 UPLOAD = "upload"
 DEFAULT_BACKBONE = {"image": "mobilenet_v2", "text": "all-MiniLM-L6-v2"}
@@ -95,6 +101,15 @@ def store() -> RunStore:
     return _store(data_root())
 
 
+@st.cache_resource(show_spinner=False)
+def _sessions(root: str) -> SessionStore:
+    return SessionStore(os.path.join(root, "sessions"))
+
+
+def sessions() -> SessionStore:
+    return _sessions(data_root())
+
+
 def max_concurrent() -> int:
     try:
         return max(1, int(os.environ.get("TL_MAX_CONCURRENT_RUNS", "2")))
@@ -117,11 +132,17 @@ def builtin_info(name: str) -> dict | None:
     return next((b for b in builtins_info() if b["name"] == name), None)
 
 
+#: One description at a time: the first text backbone imports transformers, and the background warm-up importing
+#: it while a page did too failed with "cannot import name 'AutoConfig' from 'transformers'" (a half-built module).
+_describe_lock = threading.Lock()
+
+
 @st.cache_resource(show_spinner=False, max_entries=64)
 def describe(name: str) -> dict:
     from tl_core import backbones
 
-    return backbones.describe(name)
+    with _describe_lock:
+        return backbones.describe(name)
 
 
 def backbone_names(family: str) -> list[str]:
@@ -138,6 +159,29 @@ def device_text() -> str:
     return describe_device(pick_device("auto"))
 
 
+_warm_lock = threading.Lock()
+_warmed = False
+
+
+def warm_demo() -> None:
+    """Once per process: import the vision stack, decode the demo's data, read its weights, run one forward pass.
+
+    The launcher (`python -m ui.launch`) calls it before the server listens, so a page that answers is warm;
+    under a plain `streamlit run` the background warm-up below does it instead.
+    """
+    global _warmed
+    with _warm_lock:
+        if _warmed:
+            return
+        try:
+            from tl_core import demo
+
+            demo.warm_up()
+        except Exception as err:  # only a warm-up: the first run reports real problems itself
+            _log.warning("demo warm-up failed: %s", err)
+        _warmed = True
+
+
 @st.cache_resource(show_spinner=False)
 def start_warmup() -> threading.Thread:
     """Once per process, in the background: import the training engine, load the demo's data and weights,
@@ -152,10 +196,7 @@ def start_warmup() -> threading.Thread:
     jobs, stop = manager(), threading.Event()
 
     def work() -> None:
-        try:
-            demo.warm_up()
-        except Exception:  # only a warm-up
-            pass
+        warm_demo()
         for family in ("vision", "text"):
             for name in backbones.list_names(family):
                 while jobs.active_count() and not stop.is_set():
@@ -163,7 +204,8 @@ def start_warmup() -> threading.Thread:
                 if stop.is_set():
                     return
                 try:
-                    backbones.describe(name)
+                    with _describe_lock:
+                        backbones.describe(name)
                 except Exception:  # only a warm-up: the page reports real errors itself
                     pass
 
@@ -189,8 +231,36 @@ def owner() -> str:
     return st.session_state.get("owner") or ensure_owner()
 
 
+def restore_session() -> None:
+    """On the first run of a new browser session (a refresh, a second tab, the URL on another machine): bring
+    back the session's kept settings before any widget is drawn. The upload comes back on first use
+    (`restore_upload`), as reading it costs a second."""
+    ss = st.session_state
+    if "_kept" in ss:
+        return
+    try:
+        ss["_kept"] = dict(sessions().load(owner()).settings)
+    except (OSError, ValueError) as err:
+        _log.warning("could not restore session %s: %s", owner(), err)
+        ss["_kept"] = {}
+
+
 def kept() -> dict:
     return st.session_state.setdefault("_kept", {})
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _persist(changes: dict) -> None:
+    """Write changed settings to the session's file (only those: another tab's other changes stay)."""
+    if not changes:
+        return
+    try:
+        sessions().update_settings(owner(), changes)
+    except (OSError, ValueError) as err:  # a full disk must not break the page; the setting still holds here
+        _log.warning("could not save settings of session %s: %s", owner(), err)
 
 
 def get(key: str) -> Any:
@@ -226,14 +296,24 @@ def initial(key: str, default: Any = None, valid=None) -> Any:
     return fallback if valid is not None and not valid(value) else value
 
 
+_MISSING = object()
+
+
 def keep(*keys: str) -> None:
-    """After drawing widgets: remember their values for the other pages and the next visit."""
+    """After drawing widgets: remember their values for the other pages, the next visit and the next session."""
+    changes = {}
     for key in keys:
         if key in st.session_state:
-            kept()[key] = st.session_state[key]
+            value = st.session_state[key]
+            if not _same(kept().get(key, _MISSING), value):
+                changes[key] = value
+            kept()[key] = value
+    _persist(changes)
 
 
 def set_setting(key: str, value: Any) -> None:
+    if not _same(kept().get(key, _MISSING), value):
+        _persist({key: value})
     kept()[key] = value
 
 
@@ -252,14 +332,77 @@ class DataChoice:
         return self.kind is not None
 
 
+def upload_key(raw: bytes, text_column: str, label_column: str) -> tuple[str, str, str]:
+    """What identifies a loaded upload: its content and the columns it was read with."""
+    return hashlib.sha256(raw).hexdigest(), text_column or "", label_column or ""
+
+
+def accept_upload(name: str, raw: bytes, ds, key: tuple[str, str, str], *, save: bool = True) -> None:
+    """`ds` (read from `raw`) becomes the session's data, here and, with `save`, on the server."""
+    ss = st.session_state
+    ss.update(upload_ds=ds, upload_bytes=raw, upload_name=name, upload_key=key)
+    for stale in ("upload_failed_key", "upload_error", "upload_restore_error"):
+        ss.pop(stale, None)
+    if save:
+        try:
+            sessions().save_upload(owner(), name, raw)
+        except (OSError, ValueError) as err:
+            _log.warning("could not keep the upload of session %s: %s", owner(), err)
+            ss["upload_restore_error"] = f"{name} is loaded, but could not be kept for a refresh: {err}"
+
+
+def restore_upload() -> None:
+    """Once per browser session: load the session's stored upload (read with the kept CSV columns)."""
+    ss = st.session_state
+    if ss.get("_upload_restored") or ss.get("upload_ds") is not None:
+        return
+    ss["_upload_restored"] = True
+    try:
+        stored = sessions().read_upload(owner())
+    except (OSError, ValueError):
+        stored = None
+    if stored is None:
+        return
+    name, raw = stored
+    text_column, label_column = get("text_column") or "", get("label_column") or ""
+    from tl_core import data
+
+    try:
+        ds = data.load_upload(name, raw, text_column=text_column or None, label_column=label_column or None)
+    except Exception as err:  # noqa: BLE001 - shown on the Data page; the student uploads it again
+        ss["upload_restore_error"] = f"Your earlier upload {name} could not be read again: {user_error(err) or err}"
+        return
+    accept_upload(name, raw, ds, upload_key(raw, text_column, label_column), save=False)
+
+
+def clear_upload() -> None:
+    """Forget the session's upload, here and on the server (the Data page's Remove button)."""
+    ss = st.session_state
+    for key in ("upload_ds", "upload_bytes", "upload_name", "upload_key", "upload_failed_key", "upload_error",
+                "upload_restore_error"):
+        ss.pop(key, None)
+    try:
+        sessions().clear_upload(owner())
+    except (OSError, ValueError) as err:
+        _log.warning("could not clear the upload of session %s: %s", owner(), err)
+
+
+def upload_data_name(name: str, key: tuple[str, str, str] | None) -> str:
+    """The runs' `data` name for an upload: the file name and the start of its content hash, so runs on two
+    different files that share a name are never offered as runs on the same data."""
+    return f"upload:{name}@{key[0][:8]}" if key else f"upload:{name}"
+
+
 def current_data() -> DataChoice:
     source = get("data_source") or DEFAULT_DATA
     if source == UPLOAD:
+        restore_upload()
         ds = st.session_state.get("upload_ds")
         if ds is None:
             return DataChoice(UPLOAD, "no upload yet", None, None, [])
         name = st.session_state.get("upload_name", ds.name)
-        return DataChoice(UPLOAD, f"your upload {name}", f"upload:{name}", ds.kind, list(ds.classes), ds)
+        config_name = upload_data_name(name, st.session_state.get("upload_key"))
+        return DataChoice(UPLOAD, f"your upload {name}", config_name, ds.kind, list(ds.classes), ds)
     info = builtin_info(source) or builtin_info(DEFAULT_DATA)
     return DataChoice(info["name"], info["name"].split(":", 1)[1], info["name"], info["kind"], list(info["classes"]))
 
@@ -278,6 +421,15 @@ def load_choice_dataset(choice: DataChoice):
 def labels_per_class() -> int | None:
     v = get("labels_per_class")
     return int(v) if v else None
+
+
+def split_of(ds):
+    """The train/validation split the kept settings give `ds`: what the Data page shows, the Train page
+    summarises and the engine trains on (same function, same arguments)."""
+    from tl_core import data
+
+    return data.make_split(ds, val_per_class=int(get("val_per_class")), labels_per_class=labels_per_class(),
+                           seed=int(get("seed")))
 
 
 # ---- the model settings --------------------------------------------------------------------

@@ -6,6 +6,8 @@ Everything here runs on the script thread and reads only snapshots
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -16,7 +18,10 @@ from tl_core.jobs import Job
 
 from . import state
 
-STATE_ICONS = {"queued": "⏳", "preparing": "⚙️", "running": "🏃", "completed": "✅", "cancelled": "⛔", "failed": "❌"}
+#: Streamlit's Material icons (a font Streamlit serves itself): emoji showed as empty boxes without an emoji font.
+STATE_ICONS = {"queued": ":material/schedule:", "preparing": ":material/hourglass_top:",
+               "running": ":material/directions_run:", "completed": ":material/check_circle:",
+               "cancelled": ":material/cancel:", "failed": ":material/error:"}
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -149,12 +154,58 @@ def render_job(job: Job, key: str, *, cancel_key: str | None = "cancel_run") -> 
     if not job.done and cancel_key:
         st.button("Cancel", key=cancel_key, on_click=state.manager().cancel, args=(job.job_id,),
                   help="Stops the run within one batch; what it learned so far is kept in the curves.")
-    for msg in job.messages[-2:]:
-        st.caption(msg)
+    if not job.done:  # progress notes ("Measuring which blocks…") describe work in hand, not a finished run
+        for msg in job.messages[-2:]:
+            st.caption(msg)
     if job.state in ("running", "completed", "cancelled") and job.epochs:
         chart(plots.learning_curves, job.history, cfg.get("mode"), key=f"{key}_curves")
     if job.state == "completed":
         render_result(job_record(job), key)
+
+
+def per_class_text(counts) -> str:
+    """'10' when every class has 10, '5–10' when they differ (a small class gives what it has)."""
+    values = [int(v) for v in counts]
+    if not values:
+        return "0"
+    lo, hi = min(values), max(values)
+    return str(lo) if lo == hi else f"{lo}–{hi}"
+
+
+@dataclass
+class SessionRun:
+    """One of this session's runs for the Train page: a job the manager holds (live), or only a stored record."""
+
+    key: str  # the job id, or the run id of a stored-only run
+    created: float
+    status: str
+    config: dict
+    run_id: str | None
+    job: Job | None = None
+
+    def label(self) -> str:
+        return f"{self.status} · Run {self.run_id or self.key} · {describe_config(self.config)}"
+
+
+def _stamp(text: str | None) -> float:
+    try:
+        return datetime.fromisoformat(text).timestamp() if text else 0.0
+    except ValueError:
+        return 0.0
+
+
+def session_runs(owner: str) -> list[SessionRun]:
+    """This session's runs, newest first: those the server is running or ran since it started (live), and the
+    stored ones from before (a restart, or the session URL opened on another computer). Demo runs stay on Home."""
+    jobs = state.manager().jobs(owner)
+    known = {j.run_id for j in jobs if j.run_id}
+    runs = [SessionRun(j.job_id, j.submitted_at, j.state, j.config.to_dict(), j.run_id, j)
+            for j in jobs if not j.label.startswith("demo")]
+    for r in state.store().list_runs(owner=owner, with_history=False):
+        if r["run_id"] not in known and r["status"] != "running":
+            runs.append(SessionRun(r["run_id"], _stamp(r.get("created_at")), r["status"], r.get("config") or {},
+                                   r["run_id"]))
+    return sorted(runs, key=lambda r: r.created, reverse=True)
 
 
 def live(render, *, active: bool) -> None:
@@ -171,7 +222,12 @@ def live(render, *, active: bool) -> None:
     _fragment()
 
 
+RUN_COLUMNS = ["run", "best val acc", "final val acc", "test acc", "mode", "k", "labels/class", "data", "backbone",
+               "seconds", "device", "status", "when", "owner"]
+
+
 def record_summary_rows(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run; the columns a projector must show first (run, accuracy, mode) come first."""
     rows = []
     for r in records:
         cfg, summary = r.get("config") or {}, r.get("summary") or {}
@@ -183,22 +239,24 @@ def record_summary_rows(records: list[dict[str, Any]]) -> pd.DataFrame:
             best = max(h["val_acc"] for h in r["history"])
         rows.append({
             "run": r["run_id"],
-            "when": (r.get("created_at") or "").replace("T", " ")[:19],
-            "status": r.get("status"),
-            "data": cfg.get("data"),
-            "backbone": cfg.get("backbone"),
+            "best val acc": best,
+            "final val acc": summary.get("final_val_acc"),
+            "test acc": summary.get("test_acc"),  # on the held-out test split, where the engine reports one
             "mode": cfg.get("mode"),
             "k": k,
             "labels/class": cfg.get("labels_per_class"),  # empty = all
-            "best val acc": best,
-            "final val acc": summary.get("final_val_acc"),
+            "data": cfg.get("data"),
+            "backbone": cfg.get("backbone"),
             "seconds": summary.get("wall_s"),
             "device": r.get("device"),
+            "status": r.get("status"),
+            "when": (r.get("created_at") or "").replace("T", " ")[:19],
             "owner": r.get("owner"),
         })
-    df = pd.DataFrame(rows, columns=["run", "when", "status", "data", "backbone", "mode", "k", "labels/class",
-                                     "best val acc", "final val acc", "seconds", "device", "owner"])
+    df = pd.DataFrame(rows, columns=RUN_COLUMNS)
     for col in ("k", "labels/class"):
         df[col] = df[col].astype("Int64")  # whole numbers; empty stays empty (labels/class: all)
+    for col in ("best val acc", "final val acc", "test acc"):
+        df[col] = df[col].astype(float)
     df["seconds"] = df["seconds"].astype(float).round(1)
     return df

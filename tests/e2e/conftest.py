@@ -1,6 +1,7 @@
 """Fixtures of the real-browser tests: one real Streamlit server, one headless Debian chromium.
 
-Nothing is installed here. The server is `python -m streamlit run app.py` on a free port with its own
+Nothing is installed here. The server is `python -m ui.launch` (as `make run`: `streamlit run app.py` after
+a warm-up) on a free port with its own
 TL_DATA_DIR and a fast classroom demo (TL_DEMO_* variables read by the Home page); the browser is the
 system chromium (`apt-get install -y chromium`; CI's `.ci/run` installs it). Without chromium the tests
 skip on a developer machine and fail under CI (env CI set).
@@ -29,7 +30,7 @@ CHROMIUM_ARGS = [
 ]
 #: The fast demo of these tests (the Home page reads these).
 SERVER_ENV = {"TL_DEMO_EPOCHS": "2", "TL_DEMO_LABELS_PER_CLASS": "5"}
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT = {"width": 1280, "height": 800}  # a classroom projector
 STARTUP_TIMEOUT_S = 90
 EXPECT_TIMEOUT_MS = 20_000  # a loaded 2-core machine trains, serves and renders at once
 
@@ -71,7 +72,7 @@ def health_ok(url: str) -> bool:
 
 
 class Server:
-    """`streamlit run app.py` in a subprocess; `url` once /_stcore/health answers ok."""
+    """The app (`python -m ui.launch`) in a subprocess; `url` once /_stcore/health answers ok."""
 
     def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str] | None = None, port: int | None = None):
         self.port = port or free_port()
@@ -81,7 +82,7 @@ class Server:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - open for the server's lifetime, closed in stop()
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
+            [sys.executable, "-m", "ui.launch", "--server.headless=true",  # as `make run`: warm before it listens
              f"--server.port={self.port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
             cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "assets" / "screenshots"
 MAX_SHOT_BYTES = 400_000
 MAX_SHOT_HEIGHT = 5000
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT = {"width": 1280, "height": 800}  # a classroom projector; NARROW: a small window
+NARROW = {"width": 800, "height": 800}
 DEMO_EPOCHS = 2  # conftest.SERVER_ENV
 DEMO_TIMEOUT_S = 240
 RUN_TIMEOUT_MS = 240_000
@@ -65,6 +66,30 @@ def shot(page: Page, name: str) -> Path:
         data = page.screenshot(animations="disabled")
     path.write_bytes(data)
     return path
+
+
+def view_shot(page: Page, name: str) -> list[Path]:
+    """What a projector (1280x800) and a small window (800x800) show without scrolling: `name.png`, `name-800.png`."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    paths = []
+    viewport = page.viewport_size or VIEWPORT
+    for size, suffix in ((VIEWPORT, ""), (NARROW, "-800")):
+        page.set_viewport_size(size)
+        page.mouse.move(size["width"] - 5, size["height"] - 5)  # no hover tooltip over the content
+        page.wait_for_timeout(1200)  # charts and tables lay themselves out again at the new width
+        path = SHOTS / f"{name}{suffix}.png"
+        path.write_bytes(page.screenshot(animations="disabled"))
+        paths.append(path)
+    page.set_viewport_size(viewport)
+    return paths
+
+
+def in_view(page: Page, locator) -> bool:
+    """True when the element is entirely inside the window, without scrolling."""
+    box = locator.bounding_box()
+    size = page.viewport_size
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 1 \
+        and box["x"] >= 0 and box["x"] + box["width"] <= size["width"] + 1
 
 
 class ScriptRuns:
@@ -126,8 +151,8 @@ def open_app(page: Page, base: str, path: str = "", owner: str | None = None) ->
 
 
 def nav(page: Page, slug: str, title: str) -> None:
-    """Switch page through the sidebar navigation (same session, settings kept)."""
-    link = page.locator(f'a[data-testid="stSidebarNavLink"][href$="/{slug}"]')
+    """Switch page through the navigation at the top (same session, settings kept)."""
+    link = page.locator(f'a[data-testid="stTopNavLink"][href$="/{slug}"]')
     script_done(page, link.click, timeout=90_000)
     expect(page.locator("h1").filter(has_text=title).first).to_be_visible()
 
@@ -292,7 +317,16 @@ def test_home_classroom_demo(new_context, app_url, capsys):
     expect(chart(page, "demo_gap")).to_be_visible()
     for label in ("Feature extraction (frozen)", "Fine-tune", "From scratch"):
         expect(page.get_by_text(re.compile(rf"{re.escape(label)}: completed in"))).to_be_visible()
-    shot(page, "home-demo")
+    settle(page)
+    # On a projector (1280x800) the whole result is on screen without scrolling: the three status lines, the
+    # curves, the transfer-gap chart and the sentence.
+    assert page.viewport_size == VIEWPORT
+    for what, element in [
+        *[(label, page.get_by_text(re.compile(rf"{re.escape(label)}: completed in")).first)
+          for label in ("Feature extraction (frozen)", "Fine-tune", "From scratch")],
+        ("curves", chart(page, "demo_overlay")), ("gap chart", chart(page, "demo_gap")), ("sentence", sentence.first)]:
+        assert in_view(page, element), f"the demo's {what} is not in view at 1280x800: {element.bounding_box()}"
+    view_shot(page, "home-demo")
 
 
 # ---- 2. Data: upload, report, bad uploads keep the dataset ----------------------------------------------------
@@ -322,6 +356,51 @@ def test_data_upload_and_bad_upload(new_context, app_url):
         expect(report).to_be_visible()
         assert metric_value(page, "Classes") == "3"
     shot(page, "data")
+
+
+# ---- 2b. A refresh and the session URL in a second tab keep the upload and the settings; Start trains them ----
+def train_summary(page: Page) -> str:
+    box = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="Hyperparameters:").first
+    expect(box).to_be_visible()
+    return box.inner_text()
+
+
+def test_refresh_and_second_tab_keep_upload_and_settings(new_context, app_url):
+    page = new_page(new_context)
+    owner = open_app(page, app_url, "data")
+    pick_radio(page, "data_source", "Upload your own")
+    upload(page, "upload", "shapes.zip",
+           class_zip({"red": (200, 30, 30), "green": (30, 180, 30), "blue": (30, 30, 200)}))
+    expect(page.locator("h2").filter(has_text="Report: your upload shapes.zip")).to_be_visible()
+    set_number(page, "labels_per_class", 4)
+    set_number(page, "val_per_class", 3)
+    nav(page, "model", "Model")
+    pick_radio(page, "mode", "Fine-tune")
+    set_number(page, "epochs", 3)
+    set_number(page, "image_size", 40)
+    nav(page, "train", "Train")
+    settings = train_summary(page)
+    for part in ("your upload shapes.zip", "4 labels/class", "3 validation/class", "Fine-tune (k=", "3 epochs",
+                 "image size 40 px"):
+        assert part in settings, settings
+
+    script_done(page, page.reload, timeout=90_000)  # F5
+    assert train_summary(page) == settings
+    nav(page, "data", "Data")
+    expect(page.get_by_text("Using shapes.zip")).to_be_visible()  # the uploader is empty; the kept file is named
+    expect(page.locator("h2").filter(has_text="Report: your upload shapes.zip")).to_be_visible()
+    expect(page.locator(".st-key-labels_per_class input")).to_have_value("4")
+
+    other = new_page(new_context)  # another tab, or another computer, with the session URL
+    assert open_app(other, app_url, "data", owner=owner) == owner
+    expect(other.get_by_text("Using shapes.zip")).to_be_visible()
+    expect(other.locator("h2").filter(has_text="Report: your upload shapes.zip")).to_be_visible()
+    nav(other, "train", "Train")
+    assert train_summary(other) == settings
+    start_training(other)  # and Start trains exactly that
+    run_id = wait_completed(other, 3)
+    header = other.get_by_text(re.compile(rf"Run {run_id} —")).first.inner_text()
+    assert "upload:shapes.zip@" in header and "Fine-tune (k=" in header and "4 labels/class · 3 epochs" in header, header
 
 
 # ---- 3. Model: the freeze-depth slider moves the trainable-parameter count -------------------------------------
@@ -369,7 +448,7 @@ def test_train_run_and_cancel(new_context, app_url, shared):
     expect(chart(page, "train_change")).to_be_visible()  # a fine-tune: which blocks it changed
     expect(chart(page, "train_change")).to_contain_text("What fine-tuning changed")
     shared["tiny"] = {"owner": owner, "run_id": run_id}
-    shot(page, "train")
+    view_shot(page, "train")
 
     # a longer run, from scratch (no activation cache: every epoch runs the whole network), cancelled mid-run
     configure(page, **{**TINY, "epochs": 40}, mode="From scratch")
@@ -423,7 +502,7 @@ def test_predict_topk(new_context, app_url, shared):
     assert all(0 <= p <= 1 for p in bars["x"]) and sum(bars["x"]) <= 1.0001, bars
     assert sorted(bars["x"], reverse=True) in (bars["x"], bars["x"][::-1]), bars  # ordered by probability
     expect(page.get_by_text(re.compile(r"^\d \(\d+(\.\d)?%\)$")).first).to_be_visible()
-    shot(page, "predict")
+    view_shot(page, "predict")
 
 
 # ---- 7. Compare: the runs table and the charts ---------------------------------------------------------------------
@@ -457,4 +536,4 @@ def test_compare_table_and_charts(new_context, app_url, shared):
     assert {r["run"] for r in mine} < {r["run"] for r in everyone} or len(everyone) == len(mine), everyone
     expect(chart(page, "compare_gap")).to_be_visible()
     expect(page.get_by_text("over training from scratch").first).to_be_visible()
-    shot(page, "compare")
+    view_shot(page, "compare")

@@ -1,0 +1,23 @@
+"""ui.views' pure helpers: what the Train summary and the Compare table print."""
+
+from __future__ import annotations
+
+from ui import views
+
+
+def test_per_class_text_says_when_classes_differ():
+    assert views.per_class_text([10, 10, 10]) == "10"
+    assert views.per_class_text([5, 10, 7]) == "5–10"  # a small class gives what it has
+    assert views.per_class_text([]) == "0"
+
+
+def test_run_table_leads_with_the_run_and_its_accuracy():
+    record = {"run_id": "abc", "status": "completed", "owner": "me", "created_at": "2026-01-01T10:00:00+00:00",
+              "device": "cpu", "history": [],
+              "config": {"data": "builtin:digits", "backbone": "mobilenet_v2", "mode": "scratch", "labels_per_class": 5},
+              "summary": {"best_val_acc": 0.5, "final_val_acc": 0.4, "wall_s": 3.21, "test_acc": 0.45}}
+    df = views.record_summary_rows([record])
+    assert list(df.columns)[:4] == ["run", "best val acc", "final val acc", "test acc"]
+    row = df.iloc[0]
+    assert row["k"] == 0 and row["labels/class"] == 5 and row["seconds"] == 3.2 and row["test acc"] == 0.45
+    assert views.STATE_ICONS["completed"].startswith(":material/")  # no emoji: they need an emoji font
