@@ -55,7 +55,7 @@ def textbook_frozen_loop(prep, epochs: int) -> None:
     ratio measures the cache alone.
     """
     model, cfg = prep.model, prep.config
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.effective_lr)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.effective_lr())
     for _ in range(epochs):
         model.train()
         perm = torch.randperm(len(prep.y_train), device=prep.device)

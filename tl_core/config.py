@@ -13,7 +13,9 @@ MODE_HELP = {
 # Learning rates that converge with AdamW + cosine decay on small data (measured, see README). A network trained
 # from random weights needs a larger rate and more steps than one that starts pretrained (Kornblith et al. 2019
 # tune the scratch baseline separately): see BUDGETS.
-DEFAULT_LR = {"frozen": 3e-3, "finetune": 1e-3, "scratch": 3e-3}
+DEFAULT_LR = {"frozen": 3e-3, "finetune": 1e-3, "scratch": 1e-2}
+#: Transformers trained from random weights diverge at the convolutional networks' 1e-2.
+SCRATCH_LR_TEXT = 1e-3
 BACKBONE_LR_FACTOR = 0.1  # fine-tuned pretrained blocks move 10x slower than the new head (discriminative rates)
 
 #: How long a run trains. "fixed": exactly --epochs. "converge": at least CONVERGE_MIN_STEPS optimizer steps
@@ -30,6 +32,11 @@ CONVERGE_PATIENCE = 10
 CONVERGE_MAX_EPOCHS = 300
 
 
+def default_lr(mode: str, family: str = "vision") -> float:
+    """The learning rate a mode gets unless one is set (measured on the built-in sets, see README)."""
+    return SCRATCH_LR_TEXT if mode == "scratch" and family == "text" else DEFAULT_LR[mode]
+
+
 @dataclass
 class TrainConfig:
     data: str = "builtin:animals"
@@ -38,7 +45,7 @@ class TrainConfig:
     freeze_depth: int | None = None  # finetune only: the first K blocks stay frozen (0 = everything trains)
     lp_ft: bool = False  # finetune only: train the new head on frozen features first (LP-FT, Kumar et al. 2022)
     epochs: int = 10
-    lr: float | None = None  # None -> DEFAULT_LR[mode]
+    lr: float | None = None  # None -> default_lr(mode, family)
     batch_size: int = 32
     image_size: int | None = None  # None -> 64 px for the small built-in images, else the backbone's native size
     labels_per_class: int | None = None  # subsample training data only; validation stays fixed
@@ -62,9 +69,8 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
-    @property
-    def effective_lr(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.mode]
+    def effective_lr(self, family: str = "vision") -> float:
+        return self.lr if self.lr is not None else default_lr(self.mode, family)
 
     @property
     def effective_budget(self) -> str:

@@ -280,7 +280,7 @@ def settle_batchnorm(stepper: Stepper, x_train) -> int:
 
 def make_optimizer(prep: Prepared) -> torch.optim.Optimizer:
     """AdamW; pretrained blocks get BACKBONE_LR_FACTOR x the head's rate (scratch trains all at one rate)."""
-    lr = prep.config.effective_lr
+    lr = prep.config.effective_lr(prep.model.family)
     backbone_lr = lr if prep.config.mode == "scratch" or not prep.config.pretrained else lr * BACKBONE_LR_FACTOR
     groups = []
     for block, params in prep.model.param_groups().items():
@@ -380,7 +380,7 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
             "cached_boundary": boundary, "freeze_depth": prep.depth, "n_blocks": model.n_blocks,
             "image_size": cfg.image_size, "epochs_run": len(result.history), "budget": cfg.effective_budget,
             "head_solver": "lbfgs" if stepper.head_only else "adamw",
-            "lr": None if stepper.head_only else cfg.effective_lr, **extra,
+            "lr": None if stepper.head_only else cfg.effective_lr(model.family), **extra,
         }
         if cfg.mode == "finetune" and cfg.pretrained and prep.depth < model.n_blocks:
             result.summary["block_similarity"] = _block_change(prep, emit)
