@@ -144,18 +144,24 @@ with right:
 
 # ---- the split ----------------------------------------------------------------------------------------
 st.header("Split")
-st.write("Validation items are held out and never trained on; the same seed gives the same split in every run, "
-         "so runs with different settings are scored on exactly the same items.")
-c1, c2, c3 = st.columns(3)  # drawn only once data is loaded: hence value=initial(), not seed_widget
+st.write("Validation and test items are held out and never trained on. Validation picks each run's best epoch; "
+         "test, untouched until then, gives the accuracy the run reports, so no number is chosen on the items it "
+         "is measured on. The same seed gives the same split in every run, so runs with different settings are "
+         "scored on exactly the same items. Small classes still split: validation and test each take at most a "
+         "third of a class.")
+c1, c2, c3, c4 = st.columns(4)  # drawn only once data is loaded: hence value=initial(), not seed_widget
 c1.number_input("Labels per class (0 = all)", min_value=0, max_value=100_000, step=5, key="labels_per_class",
                 value=state.initial("labels_per_class"),
                 help="Train on only this many examples per class: transfer learning shines with few labels.")
 c2.number_input("Validation items per class", min_value=1, max_value=10_000, step=5, key="val_per_class",
                 value=state.initial("val_per_class"),
-                help="Held out for measuring accuracy (at most half of each class).")
-c3.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed", value=state.initial("seed"),
-                help="Same seed, same split and same initial head.")
-state.keep("labels_per_class", "val_per_class", "seed")
+                help="Held out to choose the best epoch (at most a third of each class).")
+c3.number_input("Test items per class", min_value=1, max_value=10_000, step=5, key="test_per_class",
+                value=state.initial("test_per_class"),
+                help="Held out to report accuracy, once, at the chosen epoch (at most a third of each class).")
+c4.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed", value=state.initial("seed"),
+                help="Same seed, same split and same initial head; another seed, another split and start.")
+state.keep("labels_per_class", "val_per_class", "test_per_class", "seed")
 
 try:
     split = state.split_of(ds)
@@ -164,9 +170,11 @@ except Exception as err:
 else:
     train_counts = np.bincount(ds.labels[split.train], minlength=len(ds.classes))
     val_counts = np.bincount(ds.labels[split.val], minlength=len(ds.classes))
-    st.markdown(f"**Split: {len(split.train):,} training, {len(split.val):,} validation items.**")
-    st.dataframe(pd.DataFrame({"class": ds.classes, "train": train_counts, "validation": val_counts}),
-                 hide_index=True, key="split_table")
-    small = [c for c, n in zip(ds.classes, val_counts) if n < 5]
+    test_counts = np.bincount(ds.labels[split.test], minlength=len(ds.classes))
+    st.markdown(f"**Split: {len(split.train):,} training, {len(split.val):,} validation, {len(split.test):,} test "
+                "items.**")
+    st.dataframe(pd.DataFrame({"class": ds.classes, "train": train_counts, "validation": val_counts,
+                               "test": test_counts}), hide_index=True, key="split_table")
+    small = [c for c, n in zip(ds.classes, test_counts) if n < 5]
     if small:
-        st.warning(f"Few validation items for {', '.join(small[:5])}: accuracy will be noisy.")
+        st.warning(f"Few test items for {', '.join(small[:5])}: accuracy will be noisy; run several seeds.")

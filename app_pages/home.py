@@ -1,6 +1,7 @@
-"""Home: what transfer learning is, and the classroom demo (three runs, one chart, one sentence)."""
+"""Home: what transfer learning is, and the classroom demo (three ways over three seeds, one chart, one sentence)."""
 
 import os
+import statistics
 
 import streamlit as st
 
@@ -45,7 +46,7 @@ def _demo_configs():
         overrides["labels_per_class"] = _env_int("TL_DEMO_LABELS_PER_CLASS")
     if _env_int("TL_DEMO_VAL_PER_CLASS"):
         overrides["val_per_class"] = _env_int("TL_DEMO_VAL_PER_CLASS")
-    return demo.classroom_demo_configs(**overrides)
+    return demo.classroom_demo_configs(seeds=_env_int("TL_DEMO_SEEDS") or demo.DEMO_SEEDS, **overrides)
 
 
 def _demo_jobs():
@@ -54,7 +55,7 @@ def _demo_jobs():
     ids = st.session_state.get("demo_jobs")
     if not ids:
         mine = [j for j in manager.jobs(state.owner()) if j.label.startswith("demo")]
-        ids = [j.job_id for j in mine[-3:]]
+        ids = [j.job_id for j in mine[-len(_demo_configs()):]]
         if ids:
             st.session_state["demo_jobs"] = ids
     jobs = [manager.snapshot(i) for i in ids or []]
@@ -64,7 +65,7 @@ def _demo_jobs():
 def start_demo() -> None:
     running = [j for j in _demo_jobs() if not j.done]
     if running:
-        st.session_state["demo_note"] = "The demo is already running: its three runs are below."
+        st.session_state["demo_note"] = "The demo is already running: its runs are below."
         return
     manager, owner = state.manager(), state.owner()
     st.session_state["demo_jobs"] = demo.submit_demo(manager, owner, _demo_configs())
@@ -85,24 +86,24 @@ with intro:
     if not demo_jobs:
         explain()
         st.header("Classroom demo")
-        _base = _demo_configs()[0]
+        _configs = _demo_configs()
+        _base, _seeds = _configs[0], len({c.seed for c in _configs})
         st.write(f"The same {_base.backbone}, the same {_base.labels_per_class} labelled images per class from the "
                  f"built-in *{_base.data.split(':', 1)[-1]}* set, the same split and the same initial head, trained "
-                 f"three ways for {_base.epochs} epochs. Feature extraction goes first (it takes seconds), then the "
-                 "other two share the processor. Watch which one learns fastest.")
+                 f"three ways for {_base.epochs} epochs. Feature extraction takes seconds, so it runs with {_seeds} "
+                 "seeds (another split and start each) and shows how much a seed alone moves the result. It goes "
+                 "first; then the other two share the processor. Watch which one learns fastest.")
 with button_row:
     st.button("Run the classroom demo", key="run_demo", type="primary", on_click=start_demo,
-              help="Starts three short training runs on this server (under a minute on two CPU cores).")
+              help="Starts short training runs on this server: three ways, feature extraction over three seeds "
+                   "(under a minute on two CPU cores).")
     if st.session_state.get("demo_note"):
         st.info(st.session_state.pop("demo_note"))
 
 
 def demo_curves(records: list[dict]):
-    """The overlay, sized for the demo's row: one legend line naming the three ways (one run each)."""
-    fig = plots.overlay_curves(records, "val_acc")
-    mode_of = {r["run_id"]: (r.get("config") or {}).get("mode") for r in records}
-    for trace in fig.data:
-        trace.name = plots.mode_label(mode_of.get(trace.meta))
+    """The curves, sized for the demo's row: one line per way (the mean over its seeds) with the seeds' band."""
+    fig = plots.mode_curves(records, "val_acc")
     fig.update_layout(height=DEMO_CHART_HEIGHT, title_text="Learning curves: validation accuracy",
                       legend={"orientation": "h", "y": -0.22, "x": 0, "yanchor": "top"},
                       margin={"b": 90})
@@ -116,26 +117,50 @@ def demo_gap(runs: list[dict]):
     return fig
 
 
+def mode_status(jobs) -> tuple[str, float | None]:
+    """One line for one way over its seeds: the run in hand, or what the finished ones reached."""
+    label = plots.mode_label(jobs[0].config.mode)
+    done = [j for j in jobs if j.done]
+    if len(done) < len(jobs):
+        current = next((j for j in jobs if j.state in ("preparing", "running")), None) or next(j for j in jobs if not j.done)
+        progress = sum(1.0 if j.done else views.progress_value(j) for j in jobs) / len(jobs)
+        return f"{label}: seed {jobs.index(current) + 1} of {len(jobs)} · {views.progress_text(current)}", progress
+    accs = [j.summary["test_acc"] for j in done if j.state == "completed" and "test_acc" in j.summary]
+    if len(accs) < len(jobs):
+        return f"{label}: {len(accs)} of {len(jobs)} seeds completed", None
+    spread = f" \u00b1 {100 * statistics.stdev(accs):.0f}" if len(accs) > 1 else ""
+    seeds = f"over {len(accs)} seeds" if len(accs) > 1 else "one seed"
+    return f"{label}: test accuracy {100 * statistics.mean(accs):.0f}%{spread} ({seeds})", None
+
+
 def draw_demo() -> bool:
     jobs = _demo_jobs()
     if not jobs:
         return False
     active = any(not j.done for j in jobs)
-    for col, job in zip(st.columns(len(jobs)), jobs):
-        label = plots.mode_label(job.config.mode)
-        line = views.progress_text(job)
-        if job.state in ("queued", "preparing", "running"):
-            col.progress(views.progress_value(job), text=f"{label}: {line}")
+    by_mode: dict[str, list] = {m: [] for m in ("frozen", "finetune", "scratch")}
+    for job in jobs:
+        by_mode.setdefault(job.config.mode, []).append(job)
+    by_mode = {m: group for m, group in by_mode.items() if group}
+    for col, group in zip(st.columns(len(by_mode)), by_mode.values()):
+        text, progress = mode_status(group)
+        if progress is not None:
+            col.progress(progress, text=text)
         else:
-            col.markdown(f"{views.STATE_ICONS.get(job.state, '')} **{label}**: {line}")
+            icon = views.STATE_ICONS["completed" if all(j.state == "completed" for j in group) else "failed"]
+            col.markdown(f"{icon} **{text}**")
     if active:
-        st.button("Cancel", key="cancel_demo", on_click=cancel_demo)
+        b1, b2 = st.columns([1, 5])
+        b1.button("Cancel", key="cancel_demo", on_click=cancel_demo)
+        b2.caption(demo.BUDGET_NOTE)
     runs = []
     if not active:
         store = state.store()
         runs = [r for r in (store.get_run(j.run_id) for j in jobs if j.run_id) if r is not None]
         if any(r["status"] == "completed" for r in runs):
-            st.success(report.gap_sentence(runs))
+            reading = report.read_gap(runs)
+            (st.success if reading.ok else st.warning)(reading.text)
+            st.caption(demo.BUDGET_NOTE)
         else:
             st.warning("The demo did not complete: run it again.")
     left, right = st.columns(2)
@@ -145,8 +170,8 @@ def draw_demo() -> bool:
         if any(r["status"] == "completed" for r in runs):
             st.plotly_chart(demo_gap(runs), width="stretch", key="demo_gap")
         else:
-            st.caption("The transfer-gap chart appears here when the three runs have finished: the same data and "
-                       "split, the best validation accuracy of each way side by side.")
+            st.caption("The transfer-gap chart appears here when every run has finished: the same data and splits, "
+                       "each way's test accuracy (at the epoch validation chose) side by side, with its spread.")
     return active
 
 

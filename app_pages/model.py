@@ -3,7 +3,8 @@
 import streamlit as st
 
 from tl_core import plots, report
-from tl_core.config import DEFAULT_LR, MODE_HELP, MODES
+from tl_core import shifts
+from tl_core.config import BUDGET_HELP, CONVERGE_MIN_STEPS, MODE_HELP, MODES, default_lr
 from ui import state
 
 st.title("Model")
@@ -116,9 +117,10 @@ h1, h2, h3, h4 = st.columns(4)
 h1.number_input("Epochs", min_value=1, max_value=200, step=1, key="epochs",
                 help="Passes over the training examples.")
 h2.selectbox("Learning rate", LRS, key="lr",
-             format_func=lambda v: f"auto ({DEFAULT_LR[mode]:g})" if v == "auto" else f"{v:g}",
-             help="AdamW step size for the head; pretrained blocks move 10× slower. "
-                  "Auto picks the rate that suits the mode.")
+             format_func=lambda v: f"auto ({default_lr(mode, family):g})" if v == "auto" else f"{v:g}",
+             help="AdamW step size for the head; pretrained blocks move 10× slower. Auto picks the rate that "
+                  "suits the mode: from scratch needs a larger one. Feature extraction ignores it: its head is "
+                  "fitted to convergence.")
 h3.selectbox("Batch size", BATCHES, key="batch_size", help="Examples per gradient step.")
 if family == "vision":
     fixed = info.get("fixed_image_size")
@@ -149,3 +151,27 @@ else:
                     value=state.initial("max_length"),
                     help="Texts are cut to this many tokens.")
 state.keep("epochs", "lr", "batch_size", "augment", "max_length")
+
+# ---- fairness: the baseline's budget and the out-of-distribution check ----------------------------------------
+st.subheader("A fair comparison")
+BUDGETS = ["auto", "fixed", "converge"]
+state.seed_widget("budget", valid=lambda v: v in BUDGETS)
+state.seed_widget("ood_shift", valid=lambda v: v in shifts.IMAGE_SHIFTS)
+f1, f2 = st.columns(2)
+f1.selectbox("Training budget", BUDGETS, key="budget",
+             format_func=lambda v: {"auto": "auto (to convergence from scratch, else the epochs set)",
+                                    "fixed": "same budget: the epochs set",
+                                    "converge": f"to convergence (at least {CONVERGE_MIN_STEPS} steps)"}[v],
+             help="A network trained from random weights needs more steps than one that starts pretrained: "
+                  "compared on the same short budget, the gap is overstated (Kornblith et al. 2019 tune the "
+                  f"baseline separately). {BUDGET_HELP['converge'].format(steps=CONVERGE_MIN_STEPS).capitalize()}.")
+if family == "vision":
+    f2.selectbox("Out-of-distribution check", list(shifts.IMAGE_SHIFTS), key="ood_shift",
+                 format_func=lambda v: f"{v}: {shifts.SHIFTS[v]}",
+                 help="Every run is also scored on its test items after this shift (training never sees it): "
+                      "fine-tuning can lose accuracy out of distribution where LP-FT keeps it (Kumar et al. 2022).")
+else:
+    f2.caption(f"Out-of-distribution check for text: {shifts.SHIFTS['typos']}.")
+st.caption("Every run picks its epoch on the validation items and reports its accuracy on separate test items, "
+           "so the number you read was not chosen on the items it is measured on.")
+state.keep("budget", "ood_shift")

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from tl_core import plots, report
+from tl_core import plots, report, shifts, training
 from ui import state, views
 
 st.title("Train")
@@ -34,6 +34,7 @@ if cfg is not None and info is not None:
     if cfg.lp_ft:
         mode_text += ", head trained first on frozen features (LP-FT)"
     size = f"{cfg.image_size} px" if cfg.image_size else "auto"
+    head_only = depth == len(info["blocks"]) and not cfg.augment  # cached pooled features: a convex fit
     try:  # the split the run will use, so the numbers below are the ones it trains and scores on
         ds = state.load_choice_dataset(choice)
         split = state.split_of(ds)
@@ -43,10 +44,12 @@ if cfg is not None and info is not None:
     if split is not None:
         labels = np.bincount(ds.labels[split.train], minlength=n_classes)
         held = np.bincount(ds.labels[split.val], minlength=n_classes)
+        tested = np.bincount(ds.labels[split.test], minlength=n_classes)
         data_text = (f"{choice.label} · {n_classes} classes · "
                      f"{views.per_class_text(labels) if cfg.labels_per_class else 'all'} labels/class · "
-                     f"{views.per_class_text(held)} validation/class · seed {cfg.seed} "
-                     f"({len(split.train):,} training and {len(split.val):,} validation items)")
+                     f"{views.per_class_text(held)} validation/class · {views.per_class_text(tested)} test/class · "
+                     f"seed {cfg.seed} ({len(split.train):,} training, {len(split.val):,} validation and "
+                     f"{len(split.test):,} test items)")
     else:
         data_text = f"{choice.label} · {n_classes} classes · seed {cfg.seed}"
     rows = {
@@ -55,9 +58,14 @@ if cfg is not None and info is not None:
         "Mode": mode_text,
         "What trains": report.describe_freeze(info["blocks"], depth, cfg.mode),
         "Trainable parameters": f"{trainable:,} of {total:,} ({100 * trainable / total:.1f}%)",
-        "Hyperparameters": f"{cfg.epochs} epochs · lr {cfg.effective_lr:g} · batch {cfg.batch_size}"
+        "Hyperparameters": (f"head fitted to convergence (logistic regression, regularisation chosen by "
+                            f"cross-validation) · {cfg.epochs} curve points" if head_only else
+                            f"{cfg.epochs} epochs · lr {cfg.effective_lr(info['family']):g} · batch {cfg.batch_size}")
                            + (f" · image size {size}" if info["family"] == "vision" else f" · {cfg.max_length} tokens")
                            + (" · augmentation" if cfg.augment else ""),
+        "Budget": training.budget_text(cfg) if not head_only else "until the head converges",
+        "Reported": f"test accuracy at the epoch validation picks, and on the test items after a shift: "
+                    f"{shifts.SHIFTS[shifts.shift_for(cfg.ood_shift, choice.kind or 'image')]}",
     }
     st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows.items()))
     if choice.kind and state.FAMILY[choice.kind] != info["family"]:

@@ -124,7 +124,7 @@ def test_upload_report_and_bad_uploads_keep_the_dataset():
     assert "pets.zip" in texts(at)
     go(at, "data")
     assert at.number_input(key="labels_per_class").value == 4
-    assert "Split: 9 training, 9 validation" in texts(at)  # 6 per class: 3 held out, 3 of the 4 labels left
+    assert "Split: 6 training, 6 validation, 6 test" in texts(at)  # 6 per class: a third each held out
 
 
 def test_csv_upload_and_split_error():
@@ -230,8 +230,8 @@ def test_a_failed_upload_shows_one_error_about_itself():
 
 
 def test_csv_counts_texts_and_the_train_summary_shows_the_real_split():
-    """60 rows in 3 classes: fewer than the 20 validation items per class asked for can be held out (10 here: at
-    most half of each class); the Data page and the Train summary give the split the run will use."""
+    """60 rows in 3 classes: fewer than the 20 validation items per class asked for can be held out (6 here: at
+    most a third of each class, and a third for test); the Data page and the Train summary give the real split."""
     from tl_core import data
 
     at = go(new_app(), "data")
@@ -240,14 +240,16 @@ def test_csv_counts_texts_and_the_train_summary_shows_the_real_split():
     at.file_uploader(key="upload").set_value(("sixty.csv", f"text,label\n{rows}".encode(), "text/csv")).run()
     split = data.make_split(at.session_state["upload_ds"], val_per_class=20, labels_per_class=None, seed=0)
     held = len(split.val) // 3
-    assert held < 20 and len(split.val) == 3 * held
-    assert f"Split: {len(split.train)} training, {len(split.val)} validation items." in texts(at)
+    assert held < 20 and len(split.val) == 3 * held == len(split.test)
+    assert (f"Split: {len(split.train)} training, {len(split.val)} validation, {len(split.test)} test items."
+            in texts(at))
     balance = next(c for c in at.get("plotly_chart") if "class_balance" in c.proto.id)
     spec = json.loads(balance.proto.spec)
     assert spec["layout"]["yaxis"]["title"]["text"] == "texts (count)" and "image" not in json.dumps(spec["data"])
     go(at, "train")
     assert f"{held} validation/class" in texts(at) and "20 validation/class" not in texts(at)
-    assert f"({len(split.train)} training and {len(split.val)} validation items)" in texts(at)
+    assert (f"({len(split.train)} training, {len(split.val)} validation and {len(split.test)} test items)"
+            in texts(at))
 
 
 def _fake_run(store, run_id, owner, data, mode, best, created, classes):

@@ -72,6 +72,7 @@ def test_health_findings():
     assert {f["code"] for f in one} == {"one_class", "at_chance"}
     assert all(f["message"] and f["advice"] for f in one)
     assert [f["code"] for f in health.check(_history([1.0, 1.2]), y, y, 4)] == ["loss_flat"]
+    assert health.check(_history([0.003, 0.003]), y, y, 4) == []  # a head fitted at once is not a flat run
     assert [f["code"] for f in health.check(_history([1.0, float("nan")]), y, y, 4)] == ["diverged"]
     shuffled = np.where(y == 0, 0, y % 3 + 1)  # class 0 right, the others swapped round: 25% correct, balanced
     chance = health.check(_history([2.0, 1.0]), y, shuffled, 4)
@@ -153,7 +154,7 @@ def test_frozen_head_is_the_cross_validated_logistic_regression():
     f_train, f_test = (training._boundary_activations(prep, x) for x in (prep.x_train, prep.x_test))
     clf = LogisticRegression(C=r.summary["head_c"], max_iter=5000).fit(f_train.double().numpy(), prep.y_train.numpy())
     reference = (clf.predict(f_test.double().numpy()) == prep.y_test.numpy()).mean()
-    assert abs(r.summary["test_acc"] - reference) <= 0.02
+    assert abs(r.summary["test_acc"] - reference) * len(prep.y_test) <= 1 + 1e-9  # at most one test item differs
     assert len(r.history) == 5 and r.history[-1]["train_loss"] < r.history[0]["train_loss"] + 1e-9
 
 

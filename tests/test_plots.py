@@ -494,7 +494,7 @@ def test_gap_sentence_positive_names_best_mode():
     assert "+33 points" in s and "\u00b1" not in s and "one seed" in s
     assert "25 labels per class" in s
     assert "frozen 86%" in s and "fine-tuned (k=5) 88%" in s and "scratch 55%" in s
-    assert "(fine-tuned (k=5))" in s and "test accuracy" in s
+    assert "(fine-tuned, k=5)" in s and "test accuracy" in s
 
 
 def test_gap_sentence_quotes_the_spread_over_seeds():
@@ -567,7 +567,7 @@ def test_gap_sentence_after_a_depth_sweep_names_the_fine_tune_validation_picked(
     runs += [make_run(f"t{k}", "finetune", v, k=k, created=f"2026-11-28T0{i}:00:00")
              for i, (k, v) in enumerate([(0, 0.90), (3, 0.92), (5, 0.943), (7, 0.93), (9, 0.80)])]
     s = report.gap_sentence(runs)
-    assert "Pretrained features (fine-tuned (k=5)) gave +40 points" in s
+    assert "Pretrained features (fine-tuned, k=5) gave +40 points" in s
     assert "fine-tuned (k=5) 94%" in s and "frozen 85%" in s and "k=9" not in s
 
 
@@ -612,3 +612,12 @@ def test_missing_configs_skip_what_the_store_already_answered():
     left = sweep.missing(configs, [done])
     assert len(left) == len(configs) - 1
     assert not any(c.mode == "frozen" and c.labels_per_class == 5 and c.seed == 0 for c in left)
+
+
+def test_gap_sentence_with_seeds_on_one_side_names_each_count():
+    """The classroom demo: feature extraction over three seeds, one from-scratch run."""
+    runs = [make_run(f"f{s}", "frozen", v, seed=s) for s, v in enumerate((0.82, 0.84, 0.86))]
+    runs.append(make_run("s0", "scratch", 0.54, budget="fixed"))
+    s = report.gap_sentence(runs)
+    assert "+30 points over training from scratch (trained for the same short budget)" in s  # no spread: one seed
+    assert "frozen 84% \u00b1 2 (3 seeds)" in s and "scratch (same budget) 54% (1 seed)" in s

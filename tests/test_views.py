@@ -15,9 +15,13 @@ def test_run_table_leads_with_the_run_and_its_accuracy():
     record = {"run_id": "abc", "status": "completed", "owner": "me", "created_at": "2026-01-01T10:00:00+00:00",
               "device": "cpu", "history": [],
               "config": {"data": "builtin:digits", "backbone": "mobilenet_v2", "mode": "scratch", "labels_per_class": 5},
-              "summary": {"best_val_acc": 0.5, "final_val_acc": 0.4, "wall_s": 3.21, "test_acc": 0.45}}
+              "summary": {"best_val_acc": 0.5, "final_val_acc": 0.4, "wall_s": 3.21, "test_acc": 0.45,
+                          "health": [{"code": "one_class", "message": "90% predicted as one class",
+                                      "advice": "train longer"}]}}
     df = views.record_summary_rows([record])
-    assert list(df.columns)[:4] == ["run", "best val acc", "final val acc", "test acc"]
+    assert list(df.columns)[:4] == ["run", "test acc", "val acc", "health"]  # the reported number, then its health
     row = df.iloc[0]
     assert row["k"] == 0 and row["labels/class"] == 5 and row["seconds"] == 3.2 and row["test acc"] == 0.45
+    assert row["health"] == "90% predicted as one class" and row["seed"] == 0
+    assert views.SHOWN_COLUMNS == list(df.columns)[:13] and "final val acc" in df.columns  # the CSV keeps it
     assert views.STATE_ICONS["completed"].startswith(":material/")  # no emoji: they need an emoji font

@@ -19,16 +19,15 @@ SCRATCH_LR_TEXT = 1e-3
 BACKBONE_LR_FACTOR = 0.1  # fine-tuned pretrained blocks move 10x slower than the new head (discriminative rates)
 
 #: How long a run trains. "fixed": exactly --epochs. "converge": at least CONVERGE_MIN_STEPS optimizer steps
-#: (more epochs when the data is small), then stop once validation accuracy has not improved for
-#: CONVERGE_PATIENCE epochs; at most CONVERGE_MAX_EPOCHS. A from-scratch baseline gets "converge" by default:
+#: (more epochs when the data is small, at most CONVERGE_MAX_EPOCHS); like every run it keeps the weights of the
+#: epoch with the best validation accuracy. A from-scratch baseline gets "converge" by default:
 #: forty steps leave a random network far from what it can reach, and the gap it reports is then not a gap.
 BUDGETS = ("fixed", "converge")
 BUDGET_HELP = {
     "fixed": "same budget: exactly the epochs set, as the pretrained runs get",
-    "converge": "trained to convergence: at least {steps} optimizer steps, stopped when validation stops improving",
+    "converge": "trained to convergence: at least {steps} optimizer steps, the best epoch on validation kept",
 }
 CONVERGE_MIN_STEPS = 400
-CONVERGE_PATIENCE = 10
 CONVERGE_MAX_EPOCHS = 300
 
 

@@ -17,6 +17,9 @@ import numpy as np
 CHANCE_MARGIN = 0.02
 #: Training accuracy this far above chance means the network did learn something.
 LEARNED_MARGIN = 0.2
+#: A training loss under this share of a uniform guess's (ln K) is already fitted: a flat curve there is a head
+#: that converged in its first slice (frozen runs on few labels), not a run that failed to learn.
+FITTED_LOSS_SHARE = 0.1
 
 
 def finding(code: str, message: str, advice: str) -> dict[str, str]:
@@ -33,7 +36,8 @@ def check(history: Sequence[Mapping[str, Any]], y_true: np.ndarray | None, y_pre
         found.append(finding("diverged", "the loss became NaN or infinite: training diverged",
                              "lower the learning rate"))
         return found
-    if len(losses) >= 2 and losses[-1] >= losses[0]:
+    fitted = losses and losses[-1] < FITTED_LOSS_SHARE * math.log(max(n_classes, 2))
+    if len(losses) >= 2 and losses[-1] >= losses[0] and not fitted:
         found.append(finding("loss_flat", f"the training loss did not decrease ({losses[0]:.3f} -> {losses[-1]:.3f})",
                              "raise the learning rate or train longer"))
     if y_true is not None and y_pred is not None and len(y_pred):

@@ -378,6 +378,52 @@ def overlay_curves(runs: Sequence[Mapping[str, Any]], metric: str = "val_acc") -
     return fig
 
 
+def mode_curves(runs: Sequence[Mapping[str, Any]], metric: str = "val_acc") -> go.Figure:
+    """One line per mode: the mean of its runs (seeds) at every epoch they reached, with the min-max band.
+
+    The classroom demo trains each mode over several seeds: a band shows the class how much a seed alone moves
+    a curve, which one line per run would only clutter.
+    """
+    if metric not in _METRIC_LABELS:
+        raise ValueError(f"metric must be one of {sorted(_METRIC_LABELS)}, not {metric!r}")
+    is_acc = metric in _ACC_METRICS
+    title = f"Learning curves: {_METRIC_LABELS[metric].split(' (')[0]}"
+    by_mode: dict[str, list[dict[int, float]]] = {}
+    for r in runs or []:
+        xs, ys = _series(r.get("history") or [], metric)
+        if xs:
+            by_mode.setdefault(_cfg(r).get("mode"), []).append(dict(zip(xs, ys)))
+    if not by_mode:
+        return empty_figure(WAITING_TEXT, title)
+    fig = go.Figure()
+    max_epoch = 1
+    for mode in _sorted_modes(by_mode):
+        series = by_mode[mode]
+        epochs = sorted({e for s in series for e in s})
+        max_epoch = max(max_epoch, epochs[-1])
+        values = [[s[e] for s in series if e in s] for e in epochs]
+        color = mode_color(mode)
+        if len(series) > 1:
+            fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=[max(v) for v in values] + [min(v) for v in values][::-1],
+                                     fill="toself", fillcolor=_tint(color, 0.75), line={"width": 0}, hoverinfo="skip",
+                                     showlegend=False, meta=f"{mode}:band"))
+        n = len(series)
+        name = mode_label(mode) + (f" ({n} seeds)" if n > 1 else "")
+        fig.add_trace(go.Scatter(
+            x=epochs, y=[sum(v) / len(v) for v in values], name=name, mode="lines+markers", meta=mode,
+            line={"color": color, "width": 3}, marker={"size": 7},
+            hovertemplate=name + "<br>epoch %{x}: " + ("%{y:.1%}" if is_acc else "%{y:.3f}") + "<extra></extra>"))
+    fig.update_xaxes(**_epoch_axis(max_epoch))
+    if is_acc:
+        _pct_axis(fig.update_yaxes, _METRIC_LABELS[metric], upper=1.02)
+    else:
+        fig.update_yaxes(title_text=_METRIC_LABELS[metric], rangemode="tozero")
+    _style(fig, title, subtitle="mean over seeds, band: lowest to highest" if any(
+        len(s) > 1 for s in by_mode.values()) else None)
+    fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0, "yanchor": "top"})
+    return fig
+
+
 # ----------------------------------------------------------------------------
 # Comparisons across runs
 # ----------------------------------------------------------------------------

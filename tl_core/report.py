@@ -7,7 +7,7 @@ sentence; ``describe_freeze`` says in one line which blocks train.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import comparison
 
@@ -115,14 +115,31 @@ def _comparison_group(all_cells: list[comparison.Cell]) -> tuple[Any, list[compa
     return ordered[0], groups[ordered[0]]
 
 
-def _unhealthy(cell: comparison.Cell, role: str) -> str:
+def setting_words(cell: comparison.Cell) -> str:
+    """'fine-tuned, k=5', 'frozen', 'scratch, same budget': inside a sentence's parentheses."""
+    return cell_words(cell).replace(" (", ", ").replace(")", "")
+
+
+def _unhealthy(cell: comparison.Cell) -> str:
     finding = cell.findings[0]
-    return (f"The {role} ({cell_words(cell)}) is not a result: {finding['message']} "
+    who = "The from-scratch baseline" if cell.mode == "scratch" else "The pretrained run"
+    return (f"{who} ({setting_words(cell)}) is not a result: {finding['message']} "
             f"({cell.unhealthy_runs} of {cell.n} seed{'s' if cell.n > 1 else ''}). {finding['advice'].capitalize()}; "
             "no gain over training from scratch is read from it.")
 
 
+class Reading(NamedTuple):
+    """A sentence for the class, and whether it reads a result (False: a run is missing or unhealthy)."""
+
+    text: str
+    ok: bool
+
+
 def gap_sentence(runs: Iterable[Mapping[str, Any]] | None) -> str:
+    return read_gap(runs).text
+
+
+def read_gap(runs: Iterable[Mapping[str, Any]] | None) -> Reading:
     """One sentence reading the transfer gap on test accuracy; always contains "over training from scratch".
 
     It reads the same cells the table and the gap chart show: the fair from-scratch baseline and the pretrained
@@ -132,8 +149,8 @@ def gap_sentence(runs: Iterable[Mapping[str, Any]] | None) -> str:
     """
     all_cells = comparison.cells(runs)
     if not all_cells:
-        return ("No completed runs with a test accuracy yet: train a frozen or fine-tuned model and a from-scratch "
-                "baseline to measure the gain over training from scratch.")
+        return Reading("No completed runs with a test accuracy yet: train a frozen or fine-tuned model and a "
+                       "from-scratch baseline to measure the gain over training from scratch.", False)
     lpc, group = _comparison_group(all_cells)
     with_lpc = f" with {lpc} labels per class" if lpc is not None else ""
     scratch = comparison.pick_scratch(group)
@@ -141,34 +158,40 @@ def gap_sentence(runs: Iterable[Mapping[str, Any]] | None) -> str:
     if scratch is None:
         if pre:
             best = max(pre, key=lambda c: c.val_mean)
-            return (f"The best pretrained setting ({cell_words(best)}) reached {cell_value(best)}{with_lpc}. "
-                    "Run a from-scratch baseline to measure the gain over training from scratch.")
-        return "Run a from-scratch baseline to measure the gain over training from scratch."
+            return Reading(f"The best pretrained setting ({setting_words(best)}) reached {cell_value(best)}{with_lpc}. "
+                           "Run a from-scratch baseline to measure the gain over training from scratch.", False)
+        return Reading("Run a from-scratch baseline to measure the gain over training from scratch.", False)
     if not pre:
-        return (f"Training from scratch reached {cell_value(scratch)}{with_lpc}; run a frozen or fine-tuned model to "
-                "measure what pretrained features gain over training from scratch.")
+        return Reading(f"Training from scratch reached {cell_value(scratch)}{with_lpc}; run a frozen or fine-tuned "
+                       "model to measure what pretrained features gain over training from scratch.", False)
     if not scratch.healthy:
-        return _unhealthy(scratch, "from-scratch baseline")
+        return Reading(_unhealthy(scratch), False)
     # Validation picks the headline (ties: frozen, the cheaper one); the sentence then quotes test accuracy.
     best = max(pre, key=lambda c: (round(c.val_mean, 6), c.mode == "frozen"))
     if not best.healthy:
-        return _unhealthy(best, "pretrained run")
+        return Reading(_unhealthy(best), False)
     gap = comparison.Gap(best, scratch)
     points = _pct(best.mean) - _pct(scratch.mean)
     spread = _spread(100 * gap.std) if gap.n > 1 else ""
-    seeds = f"mean \u00b1 std over {gap.n} seeds" if gap.n > 1 else "one seed"
-    detail = ", ".join(f"{cell_words(c)} {cell_value(c)}" for c in [*pre, scratch])
+    shown = [*pre, scratch]
+    counts = {c.n for c in shown}
+    if len(counts) == 1:  # every cell over the same seeds: say it once
+        n = counts.pop()
+        seeds = f"mean \u00b1 std over {n} seeds" if n > 1 else "one seed"
+        detail = ", ".join(f"{cell_words(c)} {cell_value(c)}" for c in shown)
+    else:
+        seeds = "mean \u00b1 std over seeds"
+        detail = ", ".join(f"{cell_words(c)} {cell_value(c)} ({c.n} seed{'s' if c.n > 1 else ''})" for c in shown)
     budget = " (trained for the same short budget)" if scratch.budget == "fixed" else ""
-    which = cell_words(best)
-    lead = (f"Pretrained features ({which}) gave {_signed(points)}{spread} points over training from scratch"
+    lead = (f"Pretrained features ({setting_words(best)}) gave {_signed(points)}{spread} points over training from scratch"
             f"{budget}{with_lpc}")
     tail = f" (test accuracy, {seeds}: {detail})"
     if points > 0:
-        return f"{lead}{tail}."
+        return Reading(f"{lead}{tail}.", True)
     if points == 0:
-        return f"{lead}{tail}: no gain, so this data may be far from ImageNet."
-    return (f"{lead}{tail}: the data is likely far from ImageNet (domain mismatch), so transfer did not help "
-            "(negative transfer).")
+        return Reading(f"{lead}{tail}: no gain, so this data may be far from ImageNet.", True)
+    return Reading(f"{lead}{tail}: the data is likely far from ImageNet (domain mismatch), so transfer did not "
+                   "help (negative transfer).", True)
 
 
 def efficiency_sentence(runs: Iterable[Mapping[str, Any]] | None) -> str:

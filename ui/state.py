@@ -22,7 +22,7 @@ from typing import Any
 
 import streamlit as st
 
-from tl_core.config import DEFAULT_LR, TrainConfig
+from tl_core.config import TrainConfig, default_lr
 from tl_core.jobs import JobManager
 from tl_core.sessions import SESSION_ID_RE, SessionStore
 from tl_core.store import RunStore, default_root
@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "label_column": "",
     "labels_per_class": 0,  # 0 = all
     "val_per_class": 20,
+    "test_per_class": 50,
     "seed": 0,
     "backbone": "mobilenet_v2",
     "mode": "frozen",
@@ -54,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
     "max_length": 64,
     "augment": False,
     "lp_ft": False,
+    "budget": "auto",  # auto: to convergence from scratch, the epochs set otherwise
+    "ood_shift": "blur",
 }
 
 
@@ -428,8 +431,8 @@ def split_of(ds):
     summarises and the engine trains on (same function, same arguments)."""
     from tl_core import data
 
-    return data.make_split(ds, val_per_class=int(get("val_per_class")), labels_per_class=labels_per_class(),
-                           seed=int(get("seed")))
+    return data.make_split(ds, val_per_class=int(get("val_per_class")), test_per_class=int(get("test_per_class")),
+                           labels_per_class=labels_per_class(), seed=int(get("seed")))
 
 
 # ---- the model settings --------------------------------------------------------------------
@@ -451,9 +454,9 @@ def freeze_depth(n_blocks: int) -> int:
     return default_depth(n_blocks) if v is None else max(0, min(int(v), n_blocks))
 
 
-def effective_lr(mode: str) -> float:
+def effective_lr(mode: str, family: str = "vision") -> float:
     v = get("lr")
-    return DEFAULT_LR[mode] if v in (None, "auto") else float(v)
+    return default_lr(mode, family) if v in (None, "auto") else float(v)
 
 
 def trainable_params(info: dict, n_classes: int, mode: str, depth: int) -> tuple[int, int, int]:
@@ -492,6 +495,9 @@ def build_config(choice: DataChoice) -> TrainConfig:
         image_size=int(image_size) if image_size and info["family"] == "vision" else None,
         labels_per_class=labels_per_class(),
         val_per_class=int(get("val_per_class")),
+        test_per_class=int(get("test_per_class")),
+        budget=None if get("budget") in (None, "auto") else get("budget"),
+        ood_shift=get("ood_shift") or "blur",
         augment=bool(get("augment")) and info["family"] == "vision",
         seed=int(get("seed")),
         pretrained=not bool(get("random_init")),

@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from tl_core import plots
+from tl_core import health, plots, shifts
+from tl_core.config import CONVERGE_MIN_STEPS
 from tl_core.jobs import Job
 
 from . import state
@@ -94,21 +95,52 @@ def describe_config(cfg: dict) -> str:
             f"{'all' if lpc is None else lpc} labels/class · {cfg.get('epochs')} epochs")
 
 
+def render_health(summary: dict) -> None:
+    """Each finding as a warning: an unhealthy run is not a result, and the page says so before its numbers."""
+    for finding in summary.get("health") or []:
+        st.warning(f"**Not a result:** {finding['message']}. {finding['advice'].capitalize()}.",
+                   icon=":material/health_and_safety:")
+
+
 def render_result(record: dict, key: str) -> None:
-    """Final metrics, confusion matrix and per-class table of a completed run record."""
+    """Health, test accuracy (at the epoch validation chose), confusion matrix and per-class table of a run."""
     summary = record.get("summary") or {}
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Best val accuracy", plots.format_pct(summary.get("best_val_acc"), 1))
-    c2.metric("Final val accuracy", plots.format_pct(summary.get("final_val_acc"), 1))
+    render_health(summary)
+    c1, c2, c3, c4, c5 = st.columns(5)
+    if summary.get("test_acc") is not None:
+        c1.metric("Test accuracy", plots.format_pct(summary["test_acc"], 1),
+                  help=f"On {summary.get('n_test', '?')} held-out test items, with the weights of epoch "
+                       f"{summary.get('selected_epoch')}, the one validation chose. The number this run reports.")
+        c2.metric("Validation accuracy", plots.format_pct(summary.get("best_val_acc"), 1),
+                  help="Best over the epochs: it chose the epoch, so it is a little optimistic and is not reported.")
+        shift = summary.get("ood_shift")
+        c3.metric(f"Shifted test ({shift})", plots.format_pct(summary.get("ood_acc"), 1),
+                  help=f"The same test items after a distribution shift: {shifts.SHIFTS.get(shift, shift)}. "
+                       "Out-of-distribution accuracy: fine-tuning can lose it where LP-FT keeps it (Kumar et al. 2022).")
+    else:  # recorded before the test split existed
+        c1.metric("Best val accuracy", plots.format_pct(summary.get("best_val_acc"), 1))
+        c2.metric("Final val accuracy", plots.format_pct(summary.get("final_val_acc"), 1))
     if summary.get("trainable_params") is not None:
-        c3.metric("Trained parameters", plots.format_params(summary["trainable_params"]),
+        c4.metric("Trained parameters", plots.format_params(summary["trainable_params"]),
                   help=plots.trainable_summary(summary["trainable_params"], summary.get("total_params") or 0))
-    c4.metric("Training examples", f"{summary.get('n_train', '?')} / val {summary.get('n_val', '?')}")
+    c5.metric("Training examples", f"{summary.get('n_train', '?')}",
+              help=f"validation {summary.get('n_val', '?')}, test {summary.get('n_test', '?')}")
     wall = summary.get("wall_s")
     device = summary.get("device") or record.get("device") or "?"
     st.markdown(f"**took {wall:.1f} s on {device}**" if wall is not None else f"ran on {device}")
+    notes = []
+    if summary.get("head_solver") == "lbfgs":
+        notes.append("the head was fitted to convergence on the frozen features (logistic regression, its "
+                     f"regularisation C = {summary.get('head_c', '?'):g} chosen by 5-fold cross-validation on the "
+                     "training items)" if isinstance(summary.get("head_c"), (int, float)) else
+                     "the head was fitted to convergence on the frozen features")
+    elif summary.get("budget") == "converge":
+        notes.append(f"trained to convergence: {summary.get('epochs_run')} epochs, at least "
+                     f"{CONVERGE_MIN_STEPS} optimizer steps")
     if summary.get("cached_boundary"):
-        st.caption(f"Activations were cached ({summary['cached_boundary']}): the frozen blocks ran once, not every epoch.")
+        notes.append(f"activations were cached ({summary['cached_boundary']}): the frozen blocks ran once")
+    if notes:
+        st.caption("; ".join(notes).capitalize() + ".")
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(plots.confusion_matrix(summary.get("confusion_matrix"), summary.get("classes")),
@@ -116,7 +148,7 @@ def render_result(record: dict, key: str) -> None:
     with right:
         per_class = summary.get("per_class") or []
         if per_class:
-            st.markdown("**Per class** (validation)")
+            st.markdown("**Per class** (test)" if summary.get("test_acc") is not None else "**Per class** (validation)")
             df = pd.DataFrame(per_class)
             st.dataframe(df, hide_index=True, width="stretch", key=f"{key}_per_class",
                          column_config={c: st.column_config.NumberColumn(format="%.2f")
@@ -222,12 +254,14 @@ def live(render, *, active: bool) -> None:
     _fragment()
 
 
-RUN_COLUMNS = ["run", "best val acc", "final val acc", "test acc", "mode", "k", "labels/class", "data", "backbone",
-               "seconds", "device", "status", "when", "owner"]
+RUN_COLUMNS = ["run", "test acc", "val acc", "health", "mode", "k", "labels/class", "seed", "data", "backbone",
+               "seconds", "status", "when", "final val acc", "ood acc", "ood shift", "device", "owner"]
+#: Shown on screen (the CSV keeps every column): what a projector must show first comes first.
+SHOWN_COLUMNS = RUN_COLUMNS[:13]
 
 
 def record_summary_rows(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run; the columns a projector must show first (run, accuracy, mode) come first."""
+    """One row per run; the reported number (test accuracy at the epoch validation chose) and its health first."""
     rows = []
     for r in records:
         cfg, summary = r.get("config") or {}, r.get("summary") or {}
@@ -237,26 +271,31 @@ def record_summary_rows(records: list[dict[str, Any]]) -> pd.DataFrame:
         best = summary.get("best_val_acc")
         if best is None and r.get("history"):
             best = max(h["val_acc"] for h in r["history"])
+        findings = summary.get("health") or []
         rows.append({
             "run": r["run_id"],
-            "best val acc": best,
-            "final val acc": summary.get("final_val_acc"),
-            "test acc": summary.get("test_acc"),  # on the held-out test split, where the engine reports one
+            "test acc": summary.get("test_acc"),  # empty for runs recorded before the test split existed
+            "val acc": best,
+            "health": (health.describe(findings) if findings else "ok") if r.get("status") == "completed" else "",
             "mode": cfg.get("mode"),
             "k": k,
             "labels/class": cfg.get("labels_per_class"),  # empty = all
+            "seed": cfg.get("seed", 0),
             "data": cfg.get("data"),
             "backbone": cfg.get("backbone"),
             "seconds": summary.get("wall_s"),
-            "device": r.get("device"),
             "status": r.get("status"),
             "when": (r.get("created_at") or "").replace("T", " ")[:19],
+            "final val acc": summary.get("final_val_acc"),
+            "ood acc": summary.get("ood_acc"),
+            "ood shift": summary.get("ood_shift"),
+            "device": r.get("device"),
             "owner": r.get("owner"),
         })
     df = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    for col in ("k", "labels/class"):
+    for col in ("k", "labels/class", "seed"):
         df[col] = df[col].astype("Int64")  # whole numbers; empty stays empty (labels/class: all)
-    for col in ("best val acc", "final val acc", "test acc"):
+    for col in ("test acc", "val acc", "final val acc", "ood acc"):
         df[col] = df[col].astype(float)
     df["seconds"] = df["seconds"].astype(float).round(1)
     return df

@@ -32,7 +32,7 @@ MAX_SHOT_BYTES = 400_000
 MAX_SHOT_HEIGHT = 5000
 VIEWPORT = {"width": 1280, "height": 800}  # a classroom projector; NARROW: a small window
 NARROW = {"width": 800, "height": 800}
-DEMO_EPOCHS = 2  # conftest.SERVER_ENV
+DEMO_EPOCHS = 3  # conftest.SERVER_ENV
 DEMO_TIMEOUT_S = 240
 RUN_TIMEOUT_MS = 240_000
 
@@ -41,7 +41,8 @@ TINY = {"data": "digits", "labels": 10, "val": 5, "epochs": 2, "image_size": 32}
 
 _POINTS_JS = """(sel) => { const g = document.querySelector(sel + ':not([data-stale="true"]) .js-plotly-plot');
     if (!g || !g.data) return -1;
-    return g.data.reduce((n, t) => n + ((t.x && t.x.length) || 0), 0); }"""
+    return g.data.filter((t) => t.fill !== 'toself')  // the seeds' bands are not points
+        .reduce((n, t) => n + ((t.x && t.x.length) || 0), 0); }"""
 _RUN_ID = re.compile(r"\bRun ([0-9a-f]{6,}) —")
 
 
@@ -202,7 +203,7 @@ def configure(page: Page, *, data: str, labels: int, val: int, epochs: int, imag
     pick_radio(page, "data_source", f"{data} —")
     set_number(page, "labels_per_class", labels)
     set_number(page, "val_per_class", val)
-    expect(page.get_by_text(re.compile(rf"Split: [\d,]+ training, {10 * val} validation items"))).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"Split: [\d,]+ training, {10 * val} validation, [\d,]+ test items"))).to_be_visible()
     nav(page, "model", "Model")
     if mode:
         pick_radio(page, "mode", mode)
@@ -316,13 +317,15 @@ def test_home_classroom_demo(new_context, app_url, capsys):
     expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
     expect(chart(page, "demo_gap")).to_be_visible()
     for label in ("Feature extraction (frozen)", "Fine-tune", "From scratch"):
-        expect(page.get_by_text(re.compile(rf"{re.escape(label)}: completed in"))).to_be_visible()
+        expect(page.get_by_text(re.compile(rf"{re.escape(label)}: test accuracy \d+%"))).to_be_visible()
+    expect(sentence.first).to_contain_text("(3 seeds)")
+    expect(page.get_by_text("same short budget as the pretrained runs").first).to_be_visible()
     settle(page)
     # On a projector (1280x800) the whole result is on screen without scrolling: the three status lines, the
     # curves, the transfer-gap chart and the sentence.
     assert page.viewport_size == VIEWPORT
     for what, element in [
-        *[(label, page.get_by_text(re.compile(rf"{re.escape(label)}: completed in")).first)
+        *[(label, page.get_by_text(re.compile(rf"{re.escape(label)}: test accuracy")).first)
           for label in ("Feature extraction (frozen)", "Fine-tune", "From scratch")],
         ("curves", chart(page, "demo_overlay")), ("gap chart", chart(page, "demo_gap")), ("sentence", sentence.first)]:
         assert in_view(page, element), f"the demo's {what} is not in view at 1280x800: {element.bounding_box()}"
@@ -345,7 +348,7 @@ def test_data_upload_and_bad_upload(new_context, app_url):
     assert metric_value(page, "Items") == "36"
     # The split settings were hidden while no upload was loaded; they come back with the values in use.
     expect(page.locator(".st-key-val_per_class input")).to_have_value("20")
-    expect(page.get_by_text("Split: 18 training, 18 validation items.")).to_be_visible()  # at most half a class
+    expect(page.get_by_text("Split: 12 training, 12 validation, 12 test items.")).to_be_visible()  # a third each
 
     errors = page.locator('[data-testid="stAlertContentError"]')
     for name, payload in [("broken.zip", b"this is not a zip archive at all"),

@@ -1,0 +1,103 @@
+"""The "When does transfer pay?" view: a labels-per-class sweep started with one click, trained in the background
+by the job manager, drawn from the run store (every finished cell of the class is reused)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from tl_core import plots, report, sweep
+
+from . import state, views
+
+LABEL = "efficiency"
+
+
+def _plan():
+    """(configs of the whole sweep, the runs that already answer some of them), for the current data and model."""
+    choice = state.current_data()
+    if not choice.ready:
+        return None, [], "Load a data set on the Data page first."
+    try:
+        base = state.build_config(choice)
+        ds = state.load_choice_dataset(choice)
+        from tl_core import data, training
+
+        training.resolve(base, ds)
+        pool = data.make_split(ds, val_per_class=base.val_per_class, test_per_class=base.test_per_class,
+                               labels_per_class=None, seed=base.seed)
+    except Exception as err:
+        return None, [], state.user_error(err) or f"{type(err).__name__}: {err}"
+    per_class = int(np.bincount(ds.labels[pool.train], minlength=len(ds.classes)).min())
+    info = state.describe(base.backbone)
+    depth = base.freeze_depth if base.mode == "finetune" else state.freeze_depth(len(info["blocks"]))
+    configs = sweep.efficiency_configs(base, per_class, seeds=int(st.session_state.get("efficiency_seeds", 3)),
+                                       depth=depth)
+    for c in configs:
+        training.resolve(c, ds)
+    runs = state.store().list_runs(dataset=base.data, backbone=base.backbone)
+    return configs, runs, None
+
+
+def _jobs():
+    manager = state.manager()
+    return [j for j in manager.jobs(state.owner()) if j.label == LABEL]
+
+
+def _start() -> None:
+    configs, runs, problem = _plan()
+    if problem:
+        st.session_state["efficiency_note"] = problem
+        return
+    todo = sweep.missing(configs, runs)
+    choice = state.current_data()
+    for config in todo:
+        state.manager().submit(config, owner=state.owner(), dataset=choice.dataset, label=LABEL)
+    st.session_state["efficiency_note"] = (f"{len(todo)} runs queued; {len(configs) - len(todo)} of "
+                                           f"{len(configs)} were already in the run store." if todo else
+                                           "Every run of this sweep is already in the run store.")
+
+
+def _cancel() -> None:
+    for job in _jobs():
+        state.manager().cancel(job.job_id)
+
+
+def render() -> None:
+    st.number_input("Seeds per setting", min_value=1, max_value=5, key="efficiency_seeds",
+                    value=int(st.session_state.get("efficiency_seeds", 3)),
+                    help="Each seed is another split and another start: error bars need at least two.")
+    configs, runs, problem = _plan()
+    if problem:
+        st.info(problem)
+        return
+    base = configs[0]
+    lpcs = sorted({c.labels_per_class for c in configs})
+    todo = sweep.missing(configs, runs)
+    st.caption(f"{base.data} · {base.backbone} · labels per class {', '.join(map(str, lpcs))} · "
+               f"fine-tuning at k={next(c.freeze_depth for c in configs if c.mode == 'finetune')} · "
+               f"{len(configs) - len(todo)} of {len(configs)} runs done")
+    jobs = _jobs()
+    active = any(not j.done for j in jobs)
+    c1, c2 = st.columns([1, 4])
+    c1.button("Run the sweep", key="efficiency_start", type="primary", on_click=_start, disabled=active or not todo,
+              help="Queues the missing runs; they train in the background while you use the other pages.")
+    if active:
+        c2.button("Cancel the sweep", key="efficiency_cancel", on_click=_cancel)
+    if st.session_state.get("efficiency_note"):
+        st.info(st.session_state.pop("efficiency_note"))
+
+    def draw() -> bool:
+        mine = _jobs()
+        running = [j for j in mine if not j.done]
+        if running:
+            done = sum(j.done for j in mine)
+            st.progress(done / len(mine), text=f"{done} of {len(mine)} runs done · now: "
+                                               f"{views.describe_config(running[0].config.to_dict())} · "
+                                               f"{views.progress_text(running[0])}")
+        fresh = state.store().list_runs(dataset=base.data, backbone=base.backbone)
+        views.chart(plots.data_efficiency, fresh, key="efficiency_chart")
+        st.info(report.efficiency_sentence(fresh))
+        return bool(running)
+
+    views.live(draw, active=active)
