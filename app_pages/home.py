@@ -13,7 +13,7 @@ st.title("Transfer Lab")
 
 #: Charts of a running or finished demo share one row at this height, so the status lines, both charts and the
 #: sentence fit a 1280x800 projector without scrolling.
-DEMO_CHART_HEIGHT = 380
+DEMO_CHART_HEIGHT = 340
 
 
 def explain() -> None:
@@ -114,6 +114,8 @@ def demo_gap(runs: list[dict]):
     """The transfer-gap chart in the demo's row: its bars are named on the axis, so no legend beside them."""
     fig = plots.transfer_gap(runs)
     fig.update_layout(height=DEMO_CHART_HEIGHT, showlegend=False)
+    scratch = plots.mode_label("scratch")  # the demo's short scratch budget is named under its bar
+    fig.for_each_trace(lambda t: t.update(x=[f"{scratch}<br>(same short budget)"]), selector=lambda t: list(t.x or ()) == [scratch])
     return fig
 
 
@@ -160,7 +162,6 @@ def draw_demo() -> bool:
         if any(r["status"] == "completed" for r in runs):
             reading = report.read_gap(runs)
             (st.success if reading.ok else st.warning)(reading.text)
-            st.caption(demo.BUDGET_NOTE)
         else:
             st.warning("The demo did not complete: run it again.")
     left, right = st.columns(2)
@@ -172,6 +173,8 @@ def draw_demo() -> bool:
         else:
             st.caption("The transfer-gap chart appears here when every run has finished: the same data and splits, "
                        "each way's test accuracy (at the epoch validation chose) side by side, with its spread.")
+    if runs:
+        st.caption(demo.BUDGET_NOTE)
     return active
 
 

@@ -229,7 +229,7 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
                    help="finetune: train the new head on frozen features first (LP-FT, Kumar et al. 2022)")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--lr", type=float, default=None,
-                   help="default: 1e-3 finetune, 3e-3 scratch (frozen heads are fitted by L-BFGS)")
+                   help="default: 1e-3 finetune; scratch 1e-2 (vision) or 1e-3 (text); frozen heads are fitted by L-BFGS")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--image-size", type=int, default=None)
     t.add_argument("--labels-per-class", type=int, default=None)
