@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from tl_core import plots, report, run_select
+from tl_core.presentation import plots, report
+from tl_core.runs import run_select
 from ui import efficiency, state, views
 
 st.title("Compare")

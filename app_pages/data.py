@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from tl_core import data, plots
+from tl_core.inputs import data
+from tl_core.presentation import plots
 from ui import state
 
 st.title("Data")

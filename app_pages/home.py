@@ -5,7 +5,8 @@ import statistics
 
 import streamlit as st
 
-from tl_core import demo, plots, report
+from tl_core.runs import demo
+from tl_core.presentation import blocks as blocks_chart, plots, report
 from tl_core.config import MODE_HELP
 from ui import state, views
 
@@ -191,8 +192,7 @@ def _demo_blocks(mode: str):
     """What one of the three runs trains, block by block: the picture to keep in mind while the curves grow."""
     cfg = next(c for c in _demo_configs() if c.mode == mode)
     info, n_classes = state.describe(cfg.backbone), len(state.builtin_info(cfg.data)["classes"])
-    head = state.trainable_params(info, n_classes, mode, cfg.freeze_depth or 0)[2]
-    return plots.block_diagram(info["blocks"], info["block_params"], cfg.freeze_depth, mode, head_params=head)
+    return blocks_chart.block_diagram(state.run_plan(info, n_classes, mode, cfg.freeze_depth))
 
 
 shown = st.segmented_control("What each run trains", ["frozen", "finetune", "scratch"], default="finetune",

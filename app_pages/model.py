@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from tl_core import plots, report
-from tl_core import shifts
+from tl_core.presentation import blocks as blocks_chart, plots
+from tl_core.inputs import shifts
 from tl_core.config import BUDGET_HELP, CONVERGE_MIN_STEPS, MODE_HELP, MODES, default_lr
 from ui import state
 
@@ -88,15 +88,15 @@ if mode != "finetune":
     st.caption(f"The freeze depth applies to fine-tuning; in {plots.mode_label(mode)} mode "
                + ("every block is frozen." if mode == "frozen" else "nothing is frozen."))
 
-trainable, total, head = state.trainable_params(info, n_classes, mode, depth)
-st.plotly_chart(plots.block_diagram(blocks, info["block_params"], depth, mode, head_params=head),
-                width="stretch", key="block_diagram")
+plan = state.run_plan(info, n_classes, mode, depth)
+trainable, total, head = plan.trainable_params, plan.total_params, plan.head_params
+st.plotly_chart(blocks_chart.block_diagram(plan), width="stretch", key="block_diagram")
 m1, m2 = st.columns([1, 3])
 m1.metric("Trainable parameters", f"{trainable:,}", help=plots.trainable_summary(trainable, total))
 share = 100 * trainable / total if total else 0
 m2.markdown(f"**{share:.1f}%** of {total:,} parameters train "
             f"(the new head: {info['feature_dim']:,} features × {n_classes} classes + {n_classes} biases = {head:,}).")
-m2.write(report.describe_freeze(blocks, depth, mode))
+m2.write(plan.sentence())
 if mode == "finetune":
     st.checkbox("Train the head first (LP-FT)", key="lp_ft", value=state.initial("lp_ft"),
                 help="Fit the new head on frozen features, then fine-tune: the pretrained blocks are not pushed "
@@ -130,7 +130,8 @@ if family == "vision":
     else:
         auto = 64 if choice.source != state.UPLOAD else None
         if auto is None and choice.dataset is not None:
-            from tl_core import backbones, training
+            from tl_core.models import backbones
+            from tl_core.engine import training
 
             auto = training.default_image_size(backbones.get_spec(backbone), choice.dataset)
         auto = auto or info["default_image_size"]

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from tl_core import data, plots, run_select
+from tl_core.inputs import data
+from tl_core.presentation import plots
+from tl_core.runs import run_select
 from ui import state
 
 st.title("Predict")
@@ -57,7 +59,7 @@ folder = store.artifacts_dir(run_id, create=False)
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def load_model(rid: str, path: str):
     """One read-only copy per run, shared by every session (inference only)."""
-    from tl_core import artifacts
+    from tl_core.runs import artifacts
 
     return artifacts.load_run_model(path)
 
@@ -73,7 +75,7 @@ st.caption(f"{meta['backbone']} · {len(classes)} classes: {', '.join(classes[:2
 
 
 def predict(inputs: list) -> list[dict]:
-    from tl_core import artifacts
+    from tl_core.runs import artifacts
 
     probs = artifacts.predict_proba(model, inputs)
     return artifacts.top_k(probs, classes, k=min(5, len(classes)))
@@ -122,7 +124,7 @@ else:
 # ---- export -----------------------------------------------------------------------------------------------
 st.header("Take the model with you")
 try:
-    from tl_core import export
+    from tl_core.runs import export
 except ImportError:  # the export module is optional
     export = None
 if export is None:

@@ -3,7 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from tl_core import plots, report, shifts, training
+from tl_core.presentation import plots
+from tl_core.inputs import shifts
+from tl_core.engine import training
 from ui import state, views
 
 st.title("Train")
@@ -26,15 +28,15 @@ else:
 
 if cfg is not None and info is not None:
     n_classes = len(choice.classes)
-    depth = {"frozen": len(info["blocks"]), "scratch": 0}.get(cfg.mode, cfg.freeze_depth or 0)
-    trainable, total, _ = state.trainable_params(info, n_classes, cfg.mode, depth)
+    plan = state.run_plan(info, n_classes, cfg.mode, cfg.freeze_depth)
+    trainable, total = plan.trainable_params, plan.total_params
     mode_text = plots.mode_label(cfg.mode) + (f" (k={cfg.freeze_depth})" if cfg.mode == "finetune" else "")
     if cfg.mode != "scratch" and not cfg.pretrained:
         mode_text += ", random initialisation"
     if cfg.lp_ft:
         mode_text += ", head trained first on frozen features (LP-FT)"
     size = f"{cfg.image_size} px" if cfg.image_size else "auto"
-    head_only = depth == len(info["blocks"]) and not cfg.augment  # cached pooled features: a convex fit
+    head_only = plan.head_only and not cfg.augment  # cached pooled features: a convex fit
     try:  # the split the run will use, so the numbers below are the ones it trains and scores on
         ds = state.load_choice_dataset(choice)
         split = state.split_of(ds)
@@ -56,7 +58,7 @@ if cfg is not None and info is not None:
         "Data": data_text,
         "Backbone": f"{cfg.backbone} ({info['arch']}, {plots.format_params(info['params'])}, weights {info['weights']})",
         "Mode": mode_text,
-        "What trains": report.describe_freeze(info["blocks"], depth, cfg.mode),
+        "What trains": plan.sentence(),
         "Trainable parameters": f"{trainable:,} of {total:,} ({100 * trainable / total:.1f}%)",
         "Hyperparameters": (f"head fitted to convergence (logistic regression, regularisation chosen by "
                             f"cross-validation) · {cfg.epochs} curve points" if head_only else
@@ -75,7 +77,7 @@ if cfg is not None and info is not None:
                         "initialisation* on the Model page or pick a bundled backbone.")
     if info["family"] == "vision" and cfg.image_size:
         try:
-            from tl_core import backbones
+            from tl_core.models import backbones
 
             backbones.check_image_size(backbones.get_spec(cfg.backbone), cfg.image_size)
         except Exception as err:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tl_core import demo, report  # noqa: E402
-from tl_core.jobs import JobManager  # noqa: E402
-from tl_core.store import RunStore  # noqa: E402
+from tl_core.runs import demo  # noqa: E402
+from tl_core.presentation import report
+from tl_core.runs.jobs import JobManager  # noqa: E402
+from tl_core.runs.store import RunStore  # noqa: E402
 
 
 def main() -> int:

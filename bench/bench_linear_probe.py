@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.shapes import shapes_zip  # noqa: E402
-from tl_core import probe, training  # noqa: E402
+from tl_core.engine import probe, training  # noqa: E402
 from tl_core.config import TrainConfig  # noqa: E402
 
 SETS = {"animals": ("builtin:animals", "mobilenet_v2", 64), "digits": ("builtin:digits", "mobilenet_v2", 64),

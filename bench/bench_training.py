@@ -22,7 +22,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tl_core import training  # noqa: E402
+from tl_core.engine import training  # noqa: E402
 from tl_core.config import TrainConfig  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def forward_pass(prep) -> None:
     with torch.no_grad(), training._autocast(prep.device):
         for x in (prep.x_train, prep.x_val):
             for s in range(0, len(x), training.EVAL_BATCH):
-                model(training.vision_input(model, x[s:s + training.EVAL_BATCH]))
+                model(model.vision_input(x[s:s + training.EVAL_BATCH]))
 
 
 def textbook_frozen_loop(prep, epochs: int) -> None:
@@ -62,14 +62,14 @@ def textbook_frozen_loop(prep, epochs: int) -> None:
         for s in range(0, len(perm), cfg.batch_size):
             idx = perm[s:s + cfg.batch_size]
             with training._autocast(prep.device):
-                loss = nn.functional.cross_entropy(model(training.vision_input(model, prep.x_train[idx])).float(), prep.y_train[idx])
+                loss = nn.functional.cross_entropy(model(model.vision_input(prep.x_train[idx])).float(), prep.y_train[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
         model.eval()
         with torch.no_grad(), training._autocast(prep.device):
             for s in range(0, len(prep.y_val), cfg.batch_size):
-                model(training.vision_input(model, prep.x_val[s:s + cfg.batch_size]))
+                model(model.vision_input(prep.x_val[s:s + cfg.batch_size]))
 
 
 def suffix_fwd_bwd(prep, acts: torch.Tensor) -> None:

@@ -7,6 +7,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture
 def store(tmp_path):
-    from tl_core.store import RunStore
+    from tl_core.runs.store import RunStore
 
     return RunStore(tmp_path / "runs.sqlite")

@@ -232,7 +232,7 @@ def test_a_failed_upload_shows_one_error_about_itself():
 def test_csv_counts_texts_and_the_train_summary_shows_the_real_split():
     """60 rows in 3 classes: fewer than the 20 validation items per class asked for can be held out (6 here: at
     most a third of each class, and a third for test); the Data page and the Train summary give the real split."""
-    from tl_core import data
+    from tl_core.inputs import data
 
     at = go(new_app(), "data")
     at.radio(key="data_source").set_value("upload").run()

@@ -1,4 +1,4 @@
-"""tl_core.archive: untrusted zips and folders are read in memory, within limits, or refused."""
+"""tl_core.inputs.archive: untrusted zips and folders are read in memory, within limits, or refused."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from tl_core.archive import DataError, Limits, ignore_reason, iter_folder, iter_members
+from tl_core.inputs.archive import DataError, Limits, ignore_reason, iter_folder, iter_members
 
 
 def make_zip(entries, compression=zipfile.ZIP_DEFLATED) -> bytes:

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from tl_core import backbones
-from tl_core.backbones import BackboneError, WeightsUnavailable
+from tl_core.models import backbones
+from tl_core.models.backbones import BackboneError, WeightsUnavailable
 
 VISION = ["resnet18", "resnet50", "vgg11_bn", "inception_v3", "densenet121", "efficientnet_b0", "efficientnet_lite0",
           "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "vit_b_16", "convnext_tiny"]

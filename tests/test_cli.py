@@ -104,6 +104,6 @@ def test_ctrl_c_exits_130_and_records_cancelled(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    from tl_core.store import RunStore
+    from tl_core.runs.store import RunStore
 
     assert [r["status"] for r in RunStore(tmp_path).list_runs()] == ["cancelled"]

@@ -1,4 +1,4 @@
-"""tl_core.data: real loading behaviour on tiny datasets built in tmp_path, built-ins and splits."""
+"""tl_core.inputs.data: real loading behaviour on tiny datasets built in tmp_path, built-ins and splits."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tl_core.data import (
+from tl_core.inputs.data import (
     DataError,
     Dataset,
     Limits,

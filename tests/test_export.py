@@ -1,4 +1,4 @@
-"""tl_core.export: a finished run leaves the app as a zip whose predict.py and ONNX agree with the app.
+"""tl_core.runs.export: a finished run leaves the app as a zip whose predict.py and ONNX agree with the app.
 
 Real (tiny) runs: mobilenet_v2 and MiniLM from their bundled weights, resnet18 from
 random init. predict.py runs in a separate interpreter (isolated: tl_core is not
@@ -19,10 +19,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tl_core import artifacts, cli, data, export
+from tl_core.runs import artifacts, export
+from tl_core import cli
+from tl_core.inputs import data
 from tl_core.config import TrainConfig
-from tl_core.store import RunStore
-from tl_core.training import train
+from tl_core.runs.store import RunStore
+from tl_core.engine.training import train
 
 TEXTS = ["what a wonderful day, I loved it", "worst service ever, never again", "meh"]
 

@@ -13,9 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-from tl_core import health, precise_bn, shifts, training
+from tl_core.engine import health, precise_bn, training
+from tl_core.inputs import shifts
 from tl_core.config import TrainConfig
-from tl_core.jobs import JobManager
+from tl_core.runs.jobs import JobManager
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(data="builtin:digits", backbone="mobilenet_v2", epochs=2, labels_per_class=8, val_per_class=5,

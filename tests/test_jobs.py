@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from tl_core import demo
+from tl_core.runs import demo
 from tl_core.config import TrainConfig
-from tl_core.jobs import JobManager
+from tl_core.runs.jobs import JobManager
 
 TINY = TrainConfig(data="builtin:digits", backbone="mobilenet_v2", mode="frozen", image_size=32, epochs=2,
                    labels_per_class=5, val_per_class=5)

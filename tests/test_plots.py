@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 
-from tl_core import plots, report
-from tl_core.plots import MODE_COLORS, MODE_LABELS
+from tl_core.engine.plan import plan_run
+from tl_core.presentation import blocks, plots, report
+from tl_core.presentation.plots import MODE_COLORS, MODE_LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["cat", "dog", "fox", "owl"]
@@ -107,7 +109,7 @@ def chance_lines(fig: go.Figure) -> list:
 
 
 def test_plots_and_report_import_no_ui():
-    code = "import sys, tl_core.plots, tl_core.report; print('streamlit' in sys.modules)"
+    code = "import sys, tl_core.presentation.plots, tl_core.presentation.report; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
 
@@ -295,7 +297,7 @@ def test_transfer_gap_lines_over_labels_per_class_mark_the_crossover():
 
 
 def test_crossover_needs_scratch_to_stay_ahead():
-    from tl_core import comparison
+    from tl_core.runs import comparison
 
     runs = []
     for lpc, (fz, sc) in {5: (0.6, 0.7), 10: (0.7, 0.6), 50: (0.8, 0.85)}.items():
@@ -417,10 +419,16 @@ def _boxes(fig):
     return {s.name.split(":", 1)[1]: s for s in fig.layout.shapes if s.name and s.name.startswith(("block:", "head:"))}
 
 
+def _plan(names, params, depth, mode, head):
+    info = {"name": "test", "family": "vision", "blocks": names, "block_params": params, "feature_dim": 1}
+    plan = plan_run(mode, depth, info, 2)
+    return dataclasses.replace(plan, head_params=head)
+
+
 def test_block_diagram_finetune_frozen_first_k():
     names = ["stem", "layer1", "layer2", "layer3", "layer4"]
     params = [9_536, 147_968, 525_568, 2_099_712, 8_393_728]
-    fig = plots.block_diagram(names, params, freeze_depth=2, mode="finetune", head_params=5_130)
+    fig = blocks.block_diagram(_plan(names, params, 2, "finetune", 5_130))
     serialisable(fig)
     boxes = _boxes(fig)
     assert list(boxes) == names + ["new head"]
@@ -448,29 +456,27 @@ def test_block_diagram_finetune_frozen_first_k():
 def test_block_diagram_modes():
     names = ["stem", "stage1", "stage2", "stage3"]
     params = [1000, 20_000, 300_000, 4_000_000]
-    frozen = plots.block_diagram(names, params, freeze_depth=1, mode="frozen", head_params=12_810)
+    frozen = blocks.block_diagram(_plan(names, params, 1, "frozen", 12_810))
     serialisable(frozen)
     assert all(_boxes(frozen)[n].fillcolor == plots.FROZEN_FILL for n in names)
     assert frozen.layout.title.subtitle.text == "trainable: 12.8K of 4.3M (0.3%)"
-    scratch = plots.block_diagram(names, params, freeze_depth=3, mode="scratch", head_params=12_810)
+    scratch = blocks.block_diagram(_plan(names, params, 3, "scratch", 12_810))
     assert all(_boxes(scratch)[n].fillcolor != plots.FROZEN_FILL for n in names)
     assert all(_boxes(scratch)[n].line.color == MODE_COLORS["scratch"] for n in names)
     assert scratch.layout.title.subtitle.text.endswith("(100%)")
     assert not any("frozen" in t for t in annotation_texts(scratch))
-    # depth beyond the backbone is clamped; a head already listed is drawn as the head
-    ft = plots.block_diagram(names + ["head"], params + [500], freeze_depth=99, mode="finetune")
+    # a block named like a head ("fc", "head") is still a backbone block: the new head is always its own box
+    ft = blocks.block_diagram(_plan(names + ["fc"], params + [500], 5, "finetune", 10))
     boxes = _boxes(ft)
-    assert list(boxes) == names + ["head"]
-    assert all(boxes[n].fillcolor == plots.FROZEN_FILL for n in names)
-    assert boxes["head"].line.color == plots.HEAD_COLOR
-    with pytest.raises(ValueError):
-        plots.block_diagram(names, params[:2], 1, "finetune")
+    assert list(boxes) == names + ["fc", "new head"]
+    assert all(boxes[n].fillcolor == plots.FROZEN_FILL for n in names + ["fc"])
+    assert boxes["new head"].line.color == plots.HEAD_COLOR
 
 
 @pytest.mark.parametrize("n_blocks", [4, 9, 13, 25])
 def test_block_diagram_wraps_and_stays_readable(n_blocks):
     names = ["embeddings"] + [f"layer{i}" for i in range(n_blocks - 1)]
-    fig = plots.block_diagram(names, [7_000_000] * n_blocks, freeze_depth=n_blocks // 2, mode="finetune")
+    fig = blocks.block_diagram(_plan(names, [7_000_000] * n_blocks, n_blocks // 2, "finetune", 100))
     serialisable(fig)
     boxes = _boxes(fig)
     assert len(boxes) == n_blocks + 1
@@ -571,16 +577,14 @@ def test_gap_sentence_after_a_depth_sweep_names_the_fine_tune_validation_picked(
     assert "fine-tuned (k=5) 94%" in s and "frozen 85%" in s and "k=9" not in s
 
 
-def test_describe_freeze():
+def test_the_plan_says_what_trains():
     names = ["stem", "stage1", "stage2", "stage3", "stage4"]
-    assert report.describe_freeze(names, 3, "finetune") == "Blocks stem…stage2 frozen, stage3…head train."
-    assert report.describe_freeze(names, 1, "finetune") == "Block stem frozen, stage1…head train."
-    assert report.describe_freeze(names, 0, "finetune") == "No blocks frozen: stem…head all train."
-    assert report.describe_freeze(names, 2, "frozen") == "Blocks stem…stage4 frozen; only the head trains."
-    assert "random" in report.describe_freeze(names, 2, "scratch")
-    assert report.describe_freeze(names + ["classifier"], 9, "finetune") == (
-        "Blocks stem…stage4 frozen; only the classifier trains."
-    )
+    sentence = lambda depth, mode: _plan(names, [1] * 5, depth, mode, 1).sentence()  # noqa: E731
+    assert sentence(3, "finetune") == "Blocks stem…stage2 frozen, stage3…stage4 and the new head train."
+    assert sentence(1, "finetune") == "Block stem frozen, stage1…stage4 and the new head train."
+    assert sentence(0, "finetune") == "No blocks frozen: stem…new head all train from the pretrained weights."
+    assert sentence(None, "frozen") == "Blocks stem…stage4 frozen; only the new head trains."
+    assert "random" in sentence(None, "scratch")
 
 
 def test_efficiency_sentence_names_the_crossover():
@@ -599,7 +603,7 @@ def test_efficiency_sentence_names_the_crossover():
 
 
 def test_missing_configs_skip_what_the_store_already_answered():
-    from tl_core import sweep
+    from tl_core.runs import sweep
     from tl_core.config import TrainConfig
 
     base = TrainConfig(data="builtin:animals", image_size=64)

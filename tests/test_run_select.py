@@ -1,8 +1,8 @@
-"""tl_core.run_select: the runs pages open on, and the runs flagged as not results."""
+"""tl_core.runs.run_select: the runs pages open on, and the runs flagged as not results."""
 
 from __future__ import annotations
 
-from tl_core import run_select
+from tl_core.runs import run_select
 
 DIGITS = [str(d) for d in range(10)]
 

@@ -1,4 +1,4 @@
-"""tl_core.sessions: a session's settings and upload on disk, as a refresh or a second tab reads them back."""
+"""tl_core.runs.sessions: a session's settings and upload on disk, as a refresh or a second tab reads them back."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from tl_core.archive import DataError, Limits
-from tl_core.sessions import SessionStore, clean_name, storable_settings, valid_session_id
+from tl_core.inputs.archive import DataError, Limits
+from tl_core.runs.sessions import SessionStore, clean_name, storable_settings, valid_session_id
 
 SID, OTHER = "0123456789abcdef", "fedcba9876543210"
 

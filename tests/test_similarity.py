@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from tl_core import plots, similarity, training
+from tl_core.presentation import plots
+from tl_core.engine import similarity, training
 from tl_core.config import TrainConfig
 
 TINY = dict(data="builtin:digits", backbone="mobilenet_v2", epochs=2, labels_per_class=8, val_per_class=5, test_per_class=5,

@@ -3,7 +3,7 @@
 import json
 import sqlite3
 
-from tl_core.store import RunStore
+from tl_core.runs.store import RunStore
 
 CONFIG = {"data": "builtin:digits", "backbone": "mobilenet_v2", "mode": "frozen"}
 

@@ -3,7 +3,7 @@
 import pytest
 
 from tl_core.config import TrainConfig
-from tl_core.sweep import parse_int_list, sweep_configs
+from tl_core.runs.sweep import parse_int_list, sweep_configs
 
 
 def test_freeze_depth_only_varies_fine_tuning():

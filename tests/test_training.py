@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tl_core import training
+from tl_core.engine import training
 from tl_core.config import TrainConfig
 from tl_core.events import CancelToken, EpochMetrics, Message, RunFinished, RunStarted, StepProgress
 
@@ -135,7 +135,7 @@ def test_minilm_sentiment_frozen_beats_chance():
 def test_frozen_defaults_reach_a_tuned_linear_probe(tmp_path):
     """Kornblith et al.'s protocol on a zip the project has never seen: default head within 3 points."""
     from bench.shapes import shapes_zip
-    from tl_core.probe import linear_probe
+    from tl_core.engine.probe import linear_probe
 
     path = tmp_path / "shapes.zip"
     path.write_bytes(shapes_zip(per_class=60))

@@ -12,17 +12,11 @@ import os
 import signal
 import sys
 
-from .shifts import IMAGE_SHIFTS
+from tl_core.config import IMAGE_SHIFTS
+from tl_core.errors import UserError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-def _user_errors():
-    from .backbones import BackboneError
-    from .data import DataError
-    from .device import DeviceError
-    from .training import ConfigError
-
-    return (BackboneError, DataError, DeviceError, ConfigError)
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -31,8 +25,8 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def cmd_backbones(args) -> int:
-    from .backbones import list_backbones
-    from .plots import format_params
+    from tl_core.models.backbones import list_backbones
+    from tl_core.presentation.plots import format_params
 
     rows = list_backbones()
     if args.json:
@@ -46,7 +40,7 @@ def cmd_backbones(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    from .data import list_builtins
+    from tl_core.inputs.data import list_builtins
 
     rows = list_builtins()
     if args.json:
@@ -88,7 +82,7 @@ class _ProgressBar:
 
 
 def _config_from_args(args):
-    from .config import TrainConfig
+    from tl_core.config import TrainConfig
 
     return TrainConfig(data=args.data, backbone=args.backbone, mode=args.mode, freeze_depth=args.freeze_depth,
                        lp_ft=args.lp_ft, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
@@ -101,9 +95,9 @@ def _config_from_args(args):
 
 
 def cmd_train(args) -> int:
-    from .events import CancelToken
-    from .store import RunStore
-    from .training import train
+    from tl_core.events import CancelToken
+    from tl_core.runs.store import RunStore
+    from tl_core.engine.training import train
 
     if args.mode != "finetune" and args.freeze_depth not in (None, 0):
         return _fail(f"--freeze-depth only applies to --mode finetune (got --mode {args.mode})")
@@ -137,7 +131,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-#: What `train --json` reports of a run's summary (see tl_core.training.fit).
+#: What `train --json` reports of a run's summary (see tl_core.engine.training.fit).
 SUMMARY_KEYS = ("freeze_depth", "trainable_params", "total_params", "test_acc", "selected_epoch", "best_val_acc",
                 "final_val_acc", "ood_acc", "ood_shift", "health", "budget", "epochs_run", "head_solver", "lr",
                 "confusion_matrix", "per_class", "device", "wall_s", "n_train", "n_val", "n_test", "image_size",
@@ -145,7 +139,7 @@ SUMMARY_KEYS = ("freeze_depth", "trainable_params", "total_params", "test_acc", 
 
 
 def cmd_runs(args) -> int:
-    from .store import RunStore
+    from tl_core.runs.store import RunStore
 
     store = RunStore(args.store) if args.store else RunStore()
     runs = store.list_runs(dataset=args.data, with_history=args.json)
@@ -164,12 +158,12 @@ def cmd_runs(args) -> int:
 
 def cmd_sweep(args) -> int:
     """Run a grid of controlled runs over seeds and print the cells, the gaps and the transfer-gap sentence."""
-    from . import comparison
-    from .events import CancelToken
-    from .report import gap_sentence
-    from .store import RunStore
-    from .sweep import parse_int_list, sweep_configs
-    from .training import ConfigError, train
+    from tl_core.runs import comparison
+    from tl_core.events import CancelToken
+    from tl_core.presentation.report import gap_sentence
+    from tl_core.runs.store import RunStore
+    from tl_core.runs.sweep import parse_int_list, sweep_configs
+    from tl_core.engine.training import ConfigError, train
 
     try:
         depths, labels = parse_int_list(args.depths), parse_int_list(args.labels_per_class_list)
@@ -276,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--store")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs)
-    from .export import add_export_commands  # export, predict
+    from tl_core.runs.export import add_export_commands  # export, predict
     add_export_commands(sub)
     return p
 
@@ -288,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
-    except _user_errors() as err:
+    except UserError as err:
         return _fail(str(err))
     except OSError as err:
         return _fail(f"{err.strerror or err}: {err.filename or ''}".strip(": "))

@@ -2,14 +2,62 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass, fields
 
-MODES = ("frozen", "finetune", "scratch")
-MODE_HELP = {
-    "frozen": "Feature extraction: the pretrained backbone stays fixed, only a new head learns.",
-    "finetune": "Fine-tune: start from pretrained weights and keep training every block past the freeze depth.",
-    "scratch": "From scratch: the same architecture with random weights, everything trains (the baseline).",
+from tl_core.errors import ConfigError
+
+
+class Mode(str, enum.Enum):
+    """The three ways to train, with the words and colour every page, chart and sentence uses for each.
+
+    A `str` enum: `Mode.FROZEN == "frozen"`, so stored runs and URLs keep their plain strings."""
+
+    FROZEN = "frozen"
+    FINETUNE = "finetune"
+    SCRATCH = "scratch"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def label(self) -> str:
+        return _MODE_TEXT[self][0]
+
+    @property
+    def help(self) -> str:
+        return _MODE_TEXT[self][1]
+
+    @property
+    def color(self) -> str:
+        return _MODE_TEXT[self][2]
+
+
+_MODE_TEXT = {  # label, one-line help, colour (Okabe-Ito: readable by colour-blind students)
+    Mode.FROZEN: ("Feature extraction (frozen)",
+                  "Feature extraction: the pretrained backbone stays fixed, only a new head learns.", "#0072B2"),
+    Mode.FINETUNE: ("Fine-tune",
+                    "Fine-tune: start from pretrained weights and keep training every block past the freeze depth.",
+                    "#E69F00"),
+    Mode.SCRATCH: ("From scratch",
+                   "From scratch: the same architecture with random weights, everything trains (the baseline).",
+                   "#CC79A7"),
 }
+MODES = tuple(m.value for m in Mode)
+MODE_HELP = {m.value: m.help for m in Mode}
+
+#: name -> one line for the app and the CLI help.
+SHIFTS: dict[str, str] = {
+    "blur": "Gaussian blur (sigma = 1.5% of the image side): detail is lost, shapes stay",
+    "noise": "Gaussian pixel noise (std 40 of 255)",
+    "rotate": "rotated by 30 degrees",
+    "invert": "colours inverted (255 - pixel)",
+    "grayscale": "colour removed (no shift for data that is grey already)",
+    "typos": "text: one character in four words swapped with its neighbour",
+}
+IMAGE_SHIFTS = ("blur", "noise", "rotate", "invert", "grayscale")
+DEFAULT_TEXT_SHIFT = "typos"
+
 # Learning rates that converge with AdamW + cosine decay on small data (measured, see README). A network trained
 # from random weights needs a larger rate and more steps than one that starts pretrained (Kornblith et al. 2019
 # tune the scratch baseline separately): see BUDGETS.
@@ -51,7 +99,7 @@ class TrainConfig:
     val_per_class: int = 20  # picks the epoch (and the head's regularisation): never reported as the result
     test_per_class: int = 50  # held out: the accuracy a run reports, measured once at the selected epoch
     budget: str | None = None  # None -> "converge" from scratch, "fixed" otherwise (see BUDGETS)
-    ood_shift: str = "blur"  # the shifted copy of the test split (tl_core.shifts): out-of-distribution accuracy
+    ood_shift: str = "blur"  # the shifted copy of the test split (tl_core.inputs.shifts): out-of-distribution accuracy
     augment: bool = False
     seed: int = 0
     device: str = "auto"
@@ -78,23 +126,21 @@ class TrainConfig:
     def validate(self) -> None:
         """Cheap checks that need no data or weights; the rest is checked where the facts are known."""
         if self.mode not in MODES:
-            raise ValueError(f"unknown mode '{self.mode}': use one of {', '.join(MODES)}")
+            raise ConfigError(f"unknown mode '{self.mode}': use one of {', '.join(MODES)}")
         if self.budget is not None and self.budget not in BUDGETS:
-            raise ValueError(f"unknown budget '{self.budget}': use one of {', '.join(BUDGETS)}")
-        from .shifts import SHIFTS
-
+            raise ConfigError(f"unknown budget '{self.budget}': use one of {', '.join(BUDGETS)}")
         if self.ood_shift not in SHIFTS:
-            raise ValueError(f"unknown shift '{self.ood_shift}': use one of {', '.join(SHIFTS)}")
+            raise ConfigError(f"unknown shift '{self.ood_shift}': use one of {', '.join(SHIFTS)}")
         for name in ("epochs", "batch_size", "val_per_class", "test_per_class"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.labels_per_class is not None and self.labels_per_class < 1:
-            raise ValueError("--labels-per-class must be at least 1")
+            raise ConfigError("--labels-per-class must be at least 1")
         if self.lr is not None and not 0 < self.lr < 10:
-            raise ValueError(f"--lr {self.lr} is out of range: try 1e-3")
+            raise ConfigError(f"--lr {self.lr} is out of range: try 1e-3")
         if self.lp_ft and self.mode != "finetune":
-            raise ValueError(f"--lp-ft only applies to --mode finetune (got --mode {self.mode})")
+            raise ConfigError(f"--lp-ft only applies to --mode finetune (got --mode {self.mode})")
         if self.freeze_depth is not None and self.freeze_depth < 0:
-            raise ValueError("--freeze-depth must be 0 or more")
+            raise ConfigError("--freeze-depth must be 0 or more")
         if self.image_size is not None and not 8 <= self.image_size <= 1024:
-            raise ValueError("--image-size must be between 8 and 1024")
+            raise ConfigError("--image-size must be between 8 and 1024")

@@ -6,8 +6,10 @@ import os
 
 import torch
 
+from tl_core.errors import UserError
 
-class DeviceError(ValueError):
+
+class DeviceError(UserError):
     pass
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from tl_core import plots, report, sweep
+from tl_core.presentation import plots, report
+from tl_core.runs import sweep
 
-from . import state, views
+from tl_core import state, views
 
 LABEL = "efficiency"
 
@@ -21,7 +22,8 @@ def _plan():
     try:
         base = state.build_config(choice)
         ds = state.load_choice_dataset(choice)
-        from tl_core import data, training
+        from tl_core.inputs import data
+        from tl_core.engine import training
 
         training.resolve(base, ds)
         pool = data.make_split(ds, val_per_class=base.val_per_class, test_per_class=base.test_per_class,

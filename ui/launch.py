@@ -23,7 +23,10 @@ def warm() -> float:
     import pandas  # noqa: F401  the pages' own imports, once
     import plotly.graph_objects  # noqa: F401
 
-    from tl_core import backbones, data, plots, report, training  # noqa: F401
+    from tl_core.models import backbones  # noqa: F401
+    from tl_core.inputs import data
+    from tl_core.presentation import plots, report  # noqa: F401
+    from tl_core.engine import training  # noqa: F401
     from ui import state, views  # noqa: F401
 
     state.warm_demo()  # marks the process warm: the app's background warm-up skips this step

@@ -5,7 +5,7 @@ state of widgets that were not rendered), so each page copies the values it
 draws into `st.session_state["_kept"]` and seeds its widgets from there:
 switching pages loses nothing. A refresh or the session URL opened elsewhere
 starts a new Streamlit session, so every kept value and the accepted upload are
-also written to the server (`tl_core.sessions`) and read back on the first run
+also written to the server (`tl_core.runs.sessions`) and read back on the first run
 of a new session, before any widget is drawn. Nothing here imports torch at import time.
 """
 
@@ -23,9 +23,11 @@ from typing import Any
 import streamlit as st
 
 from tl_core.config import TrainConfig, default_lr
-from tl_core.jobs import JobManager
-from tl_core.sessions import SESSION_ID_RE, SessionStore
-from tl_core.store import RunStore, default_root
+from tl_core.engine.plan import RunPlan, plan_run
+from tl_core.errors import UserError
+from tl_core.runs.jobs import JobManager
+from tl_core.runs.sessions import SESSION_ID_RE, SessionStore
+from tl_core.runs.store import RunStore, default_root
 
 POLL_S = 0.5
 OWNER_RE = SESSION_ID_RE
@@ -126,7 +128,7 @@ def manager() -> JobManager:
 
 @st.cache_resource(show_spinner=False)
 def builtins_info() -> list[dict]:
-    from tl_core import data
+    from tl_core.inputs import data
 
     return data.list_builtins()
 
@@ -142,14 +144,14 @@ _describe_lock = threading.Lock()
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def describe(name: str) -> dict:
-    from tl_core import backbones
+    from tl_core.models import backbones
 
     with _describe_lock:
         return backbones.describe(name)
 
 
 def backbone_names(family: str) -> list[str]:
-    from tl_core import backbones
+    from tl_core.models import backbones
 
     return backbones.list_names(family)
 
@@ -177,7 +179,7 @@ def warm_demo() -> None:
         if _warmed:
             return
         try:
-            from tl_core import demo
+            from tl_core.runs import demo
 
             demo.warm_up()
         except Exception as err:  # only a warm-up: the first run reports real problems itself
@@ -194,7 +196,9 @@ def start_warmup() -> threading.Thread:
     a warm-up must never slow a run down. Not a daemon: a daemon thread stopped inside torch at exit aborts
     the process, so shutdown sets `stop` and waits for the step in hand.
     """
-    from tl_core import backbones, demo, training  # noqa: F401  imported on the script thread, before the thread starts
+    from tl_core.models import backbones  # noqa: F401  imported on the script thread, before the thread starts
+    from tl_core.runs import demo  # noqa: F401
+    from tl_core.engine import training  # noqa: F401
 
     jobs, stop = manager(), threading.Event()
 
@@ -368,7 +372,7 @@ def restore_upload() -> None:
         return
     name, raw = stored
     text_column, label_column = get("text_column") or "", get("label_column") or ""
-    from tl_core import data
+    from tl_core.inputs import data
 
     try:
         ds = data.load_upload(name, raw, text_column=text_column or None, label_column=label_column or None)
@@ -416,7 +420,7 @@ def load_choice_dataset(choice: DataChoice):
         return choice.dataset
     if choice.config_name is None:
         return None
-    from tl_core import data
+    from tl_core.inputs import data
 
     return data.load_dataset(choice.config_name)
 
@@ -429,7 +433,7 @@ def labels_per_class() -> int | None:
 def split_of(ds):
     """The train/validation split the kept settings give `ds`: what the Data page shows, the Train page
     summarises and the engine trains on (same function, same arguments)."""
-    from tl_core import data
+    from tl_core.inputs import data
 
     return data.make_split(ds, val_per_class=int(get("val_per_class")), test_per_class=int(get("test_per_class")),
                            labels_per_class=labels_per_class(), seed=int(get("seed")))
@@ -459,18 +463,9 @@ def effective_lr(mode: str, family: str = "vision") -> float:
     return default_lr(mode, family) if v in (None, "auto") else float(v)
 
 
-def trainable_params(info: dict, n_classes: int, mode: str, depth: int) -> tuple[int, int, int]:
-    """(trainable, total, head) from describe() alone: no model is built."""
-    head = info["feature_dim"] * n_classes + n_classes
-    counts = info["block_params"]
-    total = sum(counts) + head
-    if mode == "frozen":
-        trainable = head
-    elif mode == "finetune":
-        trainable = sum(counts[depth:]) + head
-    else:
-        trainable = total
-    return trainable, total, head
+def run_plan(info: dict, n_classes: int, mode: str, depth: int | None) -> RunPlan:
+    """What trains, from describe() alone (no model is built): the same plan `training.prepare` checks."""
+    return plan_run(mode, depth, info, max(n_classes, 2))
 
 
 def build_config(choice: DataChoice) -> TrainConfig:
@@ -511,8 +506,5 @@ def build_config(choice: DataChoice) -> TrainConfig:
 
 # ---- errors ------------------------------------------------------------------------------------
 def user_error(err: Exception) -> str | None:
-    """The one-line message for errors a user can fix (tl_core's ValueErrors), else None."""
-    if isinstance(err, ValueError) or type(err).__name__ in ("DataError", "BackboneError", "ConfigError",
-                                                             "WeightsUnavailable", "DeviceError", "ExportError"):
-        return str(err)
-    return None
+    """The one-line message for errors a user can fix (tl_core.errors.UserError), else None."""
+    return str(err) if isinstance(err, UserError) else None

@@ -13,11 +13,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from tl_core import health, plots, shifts
+from tl_core.engine import health
+from tl_core.presentation import plots
+from tl_core.inputs import shifts
 from tl_core.config import CONVERGE_MIN_STEPS
-from tl_core.jobs import Job
+from tl_core.runs.jobs import Job
 
-from . import state
+from tl_core import state
 
 #: Streamlit's Material icons (a font Streamlit serves itself): emoji showed as empty boxes without an emoji font.
 STATE_ICONS = {"queued": ":material/schedule:", "preparing": ":material/hourglass_top:",
@@ -51,7 +53,7 @@ def chart(build, *args, key: str) -> None:
 
 
 def job_record(job: Job) -> dict:
-    """A job as a run record (the shape the store returns), for tl_core.plots."""
+    """A job as a run record (the shape the store returns), for tl_core.presentation.plots."""
     return {"run_id": job.run_id or job.job_id, "status": job.state, "config": job.config.to_dict(),
             "summary": job.summary, "history": job.history, "created_at": str(job.submitted_at),
             "device": job.device, "error": job.error}

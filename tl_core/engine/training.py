@@ -23,12 +23,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import backbones, data, head_fit, health, precise_bn, shifts
-from .config import (BACKBONE_LR_FACTOR, BUDGET_HELP, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, TrainConfig)
-from .device import configure_cpu_threads, pick_device
-from .events import (CancelToken, Cancelled, EpochMetrics, Event, EventHandler, Message, RunFinished, RunStarted,
+from tl_core.models import backbones
+from tl_core.inputs import data, shifts
+from tl_core.engine import head_fit, health, precise_bn
+from tl_core.config import (BACKBONE_LR_FACTOR, BUDGET_HELP, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, TrainConfig)
+from tl_core.device import configure_cpu_threads, pick_device
+from tl_core.errors import ConfigError
+from tl_core.events import (CancelToken, Cancelled, EpochMetrics, Event, EventHandler, Message, RunFinished, RunStarted,
                      StepProgress)
-from .metrics import classification_report
+from tl_core.engine.metrics import classification_report
+from tl_core.engine.plan import RunPlan, plan_run
 
 #: Long runs (a from-scratch baseline on a few labels trains for a hundred short epochs) are evaluated about this
 #: many times: each evaluation re-estimates BatchNorm and scores validation, which would otherwise cost more than
@@ -38,8 +42,6 @@ CACHE_BUDGET_BYTES = 3 * 2**30  # above this the boundary activations are recomp
 EVAL_BATCH = 64  # measured on 2 CPU cores: 64 images at a time beat 128 by 1.5-2x (cache-sized activations)
 
 
-class ConfigError(ValueError):
-    """A setting that does not fit the chosen data or backbone; the message says which and what to do."""
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Prepared:
     y_val: torch.Tensor
     y_test: torch.Tensor
     ood_shift: str
+    plan: RunPlan
 
     # Decoded when first needed (the end of the run): the first curve point does not wait for them.
     @functools.cached_property
@@ -91,17 +94,6 @@ def default_image_size(spec: backbones.BackboneSpec, ds: data.Dataset) -> int:
     return max(size, spec.min_image_size)
 
 
-def resolve_depth(config: TrainConfig, n_blocks: int) -> int:
-    if config.mode == "frozen":
-        return n_blocks
-    if config.mode == "scratch":
-        return 0
-    depth = config.freeze_depth or 0
-    if depth > n_blocks:
-        raise ConfigError(f"--freeze-depth {depth} is out of range for {config.backbone}: use 0..{n_blocks}")
-    return depth
-
-
 def resolve(config: TrainConfig, ds: data.Dataset) -> TrainConfig:
     """The settings left to "auto" made explicit (image size, freeze depth), as they are stored with the run: two
     configs that train the same thing then compare equal."""
@@ -131,10 +123,15 @@ def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepare
     if device.type == "cpu":
         configure_cpu_threads()
     resolve(config, ds)
+    plan = plan_run(config.mode, config.freeze_depth, backbones.describe(config.backbone), len(ds.classes),
+                    image_size=config.image_size, max_length=config.max_length)
+    if plan.problems:
+        raise ConfigError(plan.problems[0])
     model = backbones.build(config.backbone, n_classes=len(ds.classes), pretrained=config.pretrained and config.mode != "scratch",
                             seed=config.seed, image_size=config.image_size, max_length=config.max_length)
-    depth = resolve_depth(config, model.n_blocks)
+    depth = plan.depth
     model.freeze(depth)
+    _check_plan(plan, model)
     if config.lp_ft:  # the head is fitted to features made with the running statistics: keep them (Keras does too)
         model.batchnorm_inference = True
         model.train(model.training)
@@ -145,7 +142,16 @@ def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepare
     x_train, x_val = (_inputs(model, ds, idx, config, device) for idx in (split.train, split.val))
     y_train, y_val, y_test = (torch.as_tensor(ds.labels[idx], dtype=torch.long, device=device)
                               for idx in (split.train, split.val, split.test))
-    return Prepared(config, ds, split, model, device, depth, x_train, y_train, x_val, y_val, y_test, shift)
+    return Prepared(config, ds, split, model, device, depth, x_train, y_train, x_val, y_val, y_test, shift, plan)
+
+
+def _check_plan(plan: RunPlan, model: backbones.TransferModel) -> None:
+    """The pages showed the plan; the run must train exactly that."""
+    trainable, total = model.count_params()
+    if model.block_names != [b.name for b in plan.blocks] or (trainable, total) != (plan.trainable_params,
+                                                                                    plan.total_params):
+        raise AssertionError(f"{plan.backbone}: the model built ({trainable:,} of {total:,} parameters train) "
+                             f"disagrees with its plan ({plan.trainable_params:,} of {plan.total_params:,})")
 
 
 def _inputs(model, ds: data.Dataset, idx: np.ndarray, config: TrainConfig, device: torch.device, shift: str = ""):
@@ -172,11 +178,6 @@ def _length(x) -> int:
 def _batches(x, size: int = EVAL_BATCH):
     for start in range(0, _length(x), size):
         yield _take(x, slice(start, start + size))
-
-
-def vision_input(model, images_uint8: torch.Tensor) -> torch.Tensor:
-    """Normalised and in the memory layout `prepare` gave the network."""
-    return model.normalize(images_uint8).contiguous(memory_format=torch.channels_last)
 
 
 def _autocast(device: torch.device):
@@ -214,7 +215,7 @@ class Stepper:
             return x
         if train and self.prep.config.augment:
             x = _augment(x, self.prep.config.image_size, self.gen)
-        return vision_input(self.model, x)
+        return self.model.vision_input(x)
 
     def set_train(self, mode: bool) -> None:
         """Only the part that runs each step changes mode; on pooled features that is just the head (no BN, no dropout)."""
@@ -238,7 +239,7 @@ def _cache_fits(prep: Prepared) -> bool:
     if prep.depth == model.n_blocks:
         return True
     with torch.no_grad(), _autocast(prep.device):
-        probe = model.boundary(vision_input(model, prep.x_train[:1]), prep.depth)
+        probe = model.boundary(model.vision_input(prep.x_train[:1]), prep.depth)
     items = _length(prep.x_train) + _length(prep.x_val) + 2 * len(prep.y_test)
     return probe.numel() * probe.element_size() * items <= CACHE_BUDGET_BYTES
 
@@ -250,7 +251,7 @@ def _boundary_activations(prep: Prepared, x) -> object:
     model.eval()
     for batch in _batches(x):
         if model.family == "vision":
-            batch = vision_input(model, batch)
+            batch = model.vision_input(batch)
         with _autocast(prep.device):
             out.append(model.boundary(batch, prep.depth).float())
     model.train(was_training)
@@ -347,8 +348,7 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
     steps_per_epoch = 1 if stepper.head_only else math.ceil(n_train / cfg.batch_size)
     epochs = cfg.epochs if stepper.head_only else planned_epochs(cfg, steps_per_epoch)
     trainable, total = model.count_params()
-    boundary = (None if not cached else "pooled features" if prep.depth == model.n_blocks
-                else f"after {model.block_names[prep.depth - 1]}")
+    boundary = prep.plan.cache_boundary if cached else None
     start = time.perf_counter()
     try:
         emit(RunStarted(run_id, cfg.to_dict(), str(prep.device), result.classes, n_train, len(prep.y_val), epochs,
@@ -457,7 +457,7 @@ def _fit_sgd(prep, stepper, xs, epochs, steps_per_epoch, select, result, cancel,
 
 def _fit_head(prep, stepper, xs, epochs, select, result, cancel, emit, start) -> dict:
     """Feature extraction on cached pooled features: L-BFGS to convergence, L2 chosen by cross-validation on the
-    training items (tl_core.head_fit). Each epoch is a slice of the iterations, so the live curve still grows."""
+    training items (tl_core.engine.head_fit). Each epoch is a slice of the iterations, so the live curve still grows."""
     head, f_train, y_train = prep.model.get_head(), xs["train"], prep.y_train
     emit(Message(f"Choosing the head's regularisation by {head_fit.CV_FOLDS}-fold cross-validation on the "
                  "training items…"))
@@ -509,7 +509,7 @@ def _block_change(prep: Prepared, emit) -> dict | None:
 
     A measurement after training, outside `wall_s`; if it cannot be made the run still completes.
     """
-    from . import similarity
+    from tl_core.engine import similarity
 
     cfg = prep.config
     try:
@@ -533,9 +533,26 @@ def budget_text(config: TrainConfig) -> str:
 
 
 def _emitter(callbacks):
+    """Every event to every callback. A callback that raises is reported as a Message to the others and
+    removed: a broken chart or a full disk must not take the run down, and RunFinished still reaches the rest."""
+    live = list(callbacks)
+
     def emit(event: Event) -> None:
-        for cb in callbacks:
-            cb(event)
+        for cb in list(live):
+            if cb not in live:
+                continue
+            try:
+                cb(event)
+            except Exception as err:  # noqa: BLE001 - any callback bug; the run goes on without that callback
+                live.remove(cb)
+                name = getattr(cb, "__qualname__", type(cb).__name__)
+                note = Message(f"A progress callback ({name}) failed and was removed: {type(err).__name__}: {err}",
+                               level="warning")
+                for other in list(live):
+                    try:
+                        other(note)
+                    except Exception:  # noqa: BLE001 - removed on the next event
+                        pass
     return emit
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .archive import DEFAULT_LIMITS, DataError, Limits
+from tl_core.inputs.archive import DEFAULT_LIMITS, DataError, Limits
 
 #: The session ids the app hands out (16 hex digits) and accepts from a URL.
 SESSION_ID_RE = re.compile(r"^[0-9a-f]{8,32}$")

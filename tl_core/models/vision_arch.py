@@ -32,7 +32,7 @@ def _seq(net: nn.Module, paths: list[str], extra: list[nn.Module] = ()) -> nn.Se
 
 
 def _block(net, name, paths, extra=(), prefixes=None):
-    from .model import Block
+    from tl_core.models.model import Block
 
     return Block(name=name, prefixes=prefixes if prefixes is not None else list(paths), forward=_seq(net, paths, extra))
 
@@ -131,7 +131,7 @@ class _ClassToken(nn.Module):
 
 
 def vit(net) -> Cut:
-    from .model import Block
+    from tl_core.models.model import Block
 
     blocks = [Block("embed", ["conv_proj", "class_token", "encoder.pos_embedding"], _ViTEmbed(net))]
     for i, _ in enumerate(net.encoder.layers):
@@ -152,7 +152,7 @@ class _LiteBlock(nn.Module):
 
 def efficientnet_lite(net) -> Cut:
     """The efficientnet_lite_pytorch package's model: 16 MBConv blocks grouped into its 7 stages."""
-    from .model import Block
+    from tl_core.models.model import Block
 
     stem = Block("stem", ["_conv_stem", "_bn0"], nn.Sequential(net._conv_stem, net._bn0, net._swish))
     stages: list[list[int]] = []

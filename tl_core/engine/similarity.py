@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .model import TransferModel
+from tl_core.models.model import TransferModel
 
 PROBE_ITEMS = 128  # the Gram matrices are items x items: a hundred items give a stable estimate
 PROBE_ITEMS_LARGE = 48  # inputs over 128 px: one block's activations for all items must fit in memory
@@ -67,10 +67,8 @@ def block_similarity(reference: TransferModel, tuned: TransferModel, x, frozen: 
     vision the shared prefix runs once, the two networks only after it.
     """
     if tuned.family == "vision":
-        from .training import vision_input
-
         was_training = tuned.training
-        h = tuned.eval().run_blocks(vision_input(tuned, x), 0, frozen)
+        h = tuned.eval().run_blocks(tuned.vision_input(x), 0, frozen)
         tuned.train(was_training)
         before, after = block_grams(reference, h, frozen), block_grams(tuned, h, frozen)
         n_compared = tuned.n_blocks - frozen

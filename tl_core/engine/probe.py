@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from .training import Prepared, _boundary_activations
+from tl_core.engine.training import Prepared, _boundary_activations
 
 
 def frozen_features(prep: Prepared, parts=("x_train", "x_val")) -> tuple[np.ndarray, ...]:
@@ -28,7 +28,7 @@ def linear_probe(prep: Prepared, cs=None, folds: int = 5) -> dict:
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
 
-    from .head_fit import C_GRID
+    from tl_core.engine.head_fit import C_GRID
 
     x_train, x_val, x_test = frozen_features(prep, ("x_train", "x_val", "x_test"))
     y_train, y_val, y_test = (t.cpu().numpy() for t in (prep.y_train, prep.y_val, prep.y_test))

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import Dataset, DataError, _image_dataset, _text_dataset
+from tl_core.inputs.archive import DataError
+from tl_core.inputs.dataset import Dataset, image_dataset, text_dataset
 
 _BUILTIN_DESCRIPTIONS = {
     "builtin:animals": (
@@ -87,7 +88,7 @@ def _builtin_animals() -> Dataset:
     labels = _load_numpy_pickle(folder / "animal_label_version_3.gz").astype(np.int64)
     images = np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))
     _freeze(images, labels)
-    return _image_dataset("builtin:animals", ANIMAL_CLASSES, labels, images)
+    return image_dataset("builtin:animals", ANIMAL_CLASSES, labels, images)
 
 
 @functools.lru_cache(maxsize=None)
@@ -99,7 +100,7 @@ def _builtin_digits() -> Dataset:
     images = np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))
     labels = table[:, 64].astype(np.int64)
     _freeze(images, labels)
-    return _image_dataset("builtin:digits", [str(i) for i in range(10)], labels, images)
+    return image_dataset("builtin:digits", [str(i) for i in range(10)], labels, images)
 
 
 # The corpus is UTF-8 that went through Mac Roman and then latin-1. The frequent
@@ -144,7 +145,7 @@ def _builtin_sentiment() -> Dataset:
             texts.append(text)
             labels.append(classes.index(row["sentiment"]))
     notes = [f"dropped {dropped:,} empty or duplicate texts"]
-    return _text_dataset("builtin:sentiment", classes, labels, texts, notes)
+    return text_dataset("builtin:sentiment", classes, labels, texts, notes)
 
 
 BUILTINS = {

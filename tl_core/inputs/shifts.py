@@ -15,17 +15,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-#: name -> one line for the app and the CLI help.
-SHIFTS: dict[str, str] = {
-    "blur": "Gaussian blur (sigma = 1.5% of the image side): detail is lost, shapes stay",
-    "noise": "Gaussian pixel noise (std 40 of 255)",
-    "rotate": "rotated by 30 degrees",
-    "invert": "colours inverted (255 - pixel)",
-    "grayscale": "colour removed (no shift for data that is grey already)",
-    "typos": "text: one character in four words swapped with its neighbour",
-}
-IMAGE_SHIFTS = ("blur", "noise", "rotate", "invert", "grayscale")
-DEFAULT_TEXT_SHIFT = "typos"
+from tl_core.config import DEFAULT_TEXT_SHIFT, IMAGE_SHIFTS, SHIFTS  # noqa: F401  (the names live with the settings)
 
 
 def shift_for(name: str, kind: str) -> str:

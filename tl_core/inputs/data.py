@@ -2,7 +2,7 @@
 
 Everything ends up as one `Dataset`: class names, integer labels, and either
 uint8 RGB images or strings. Loading is strict about safety (see
-`tl_core.archive`) and forgiving about mess: unreadable items are skipped and
+`tl_core.inputs.archive`) and forgiving about mess: unreadable items are skipped and
 listed in the report, so a student sees what was left out and why, while input
 that cannot make a dataset at all raises a one-line `DataError`.
 """
@@ -14,14 +14,14 @@ import io
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-import torch
 
-from .archive import DEFAULT_LIMITS, DataError, Limits, iter_folder, iter_members
-from .images import UnreadableImage, decode_image, decode_raw, resize_crop
+from tl_core.inputs.archive import DEFAULT_LIMITS, DataError, Limits, iter_folder, iter_members
+from tl_core.inputs.dataset import DataReport, Dataset, image_dataset, text_dataset  # noqa: F401  (public here too)
+from tl_core.inputs.images import UnreadableImage, decode_image, decode_raw
 
 __all__ = [
     "DataError",
@@ -51,81 +51,9 @@ TEXT_COLUMN_NAMES = ("text", "sentence", "review", "content")
 #: Skipped items kept in a report; the rest are only counted, so a broken
 #: 100k-row CSV does not produce a 100k-line report.
 MAX_REPORTED_SKIPS = 500
-_BATCH_CHUNK = 256
 
 
 # --------------------------------------------------------------------------- data types
-
-
-@dataclass
-class DataReport:
-    """What was loaded and what was left out, for the app's data page and the CLI."""
-
-    source: str
-    kind: str  # "image" | "text"
-    counts: dict[str, int]  # items per class, in class order
-    skipped: list[tuple[str, str]]  # (file name / row, reason) for unreadable items
-    image_sizes: dict | None  # {"min": [w,h], "max": [w,h], "most_common": [w,h]}; original sizes
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Dataset:
-    """A labelled image or text dataset held in memory."""
-
-    name: str
-    kind: str  # "image" | "text"
-    classes: list[str]
-    labels: np.ndarray  # int64 [N]
-    images: np.ndarray | list[np.ndarray] | None  # uint8 [N,H,W,3] or list of HxWx3
-    texts: list[str] | None
-    fixed_val: np.ndarray | None  # bool [N]
-    report: DataReport
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def image_batch(self, indices, size: int) -> torch.Tensor:
-        """uint8 [n,3,size,size]: shorter side resized to `size` (antialiased), centre-cropped.
-
-        Same-size storage is resized in chunks with one batched interpolate;
-        mixed sizes go image by image through the same function, so both
-        storages give identical pixels for identical images.
-        """
-        if self.images is None:
-            raise DataError(f"{self.name} is a text dataset and has no images")
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        out = torch.empty((len(idx), 3, size, size), dtype=torch.uint8)
-        if isinstance(self.images, np.ndarray):
-            for start in range(0, len(idx), _BATCH_CHUNK):
-                chunk = torch.from_numpy(self.images[idx[start : start + _BATCH_CHUNK]])  # fancy index: a copy
-                out[start : start + len(chunk)] = resize_crop(chunk.permute(0, 3, 1, 2), size)
-        else:
-            for j, i in enumerate(idx):
-                img = torch.tensor(self.images[i]).permute(2, 0, 1)[None]
-                out[j] = resize_crop(img, size)[0]
-        return out
-
-    def subset(self, indices) -> "Dataset":
-        """The same dataset restricted to `indices` (classes kept, counts recomputed)."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        labels = self.labels[idx]
-        if isinstance(self.images, np.ndarray):
-            images = self.images[idx]
-        elif self.images is not None:
-            images = [self.images[i] for i in idx]
-        else:
-            images = None
-        counts = {c: int(n) for c, n in zip(self.classes, np.bincount(labels, minlength=len(self.classes)))}
-        return replace(
-            self,
-            name=f"{self.name}[subset:{len(idx)}]",
-            labels=labels,
-            images=images,
-            texts=None if self.texts is None else [self.texts[i] for i in idx],
-            fixed_val=None if self.fixed_val is None else self.fixed_val[idx],
-            report=replace(self.report, counts=counts, skipped=list(self.report.skipped), notes=list(self.report.notes)),
-        )
 
 
 @dataclass(frozen=True)
@@ -142,23 +70,6 @@ class Split:
         """Items per class in each part: what the app shows beside the split settings."""
         return {part: np.bincount(labels[getattr(self, part)], minlength=n_classes).tolist()
                 for part in ("train", "val", "test")}
-
-
-def _image_dataset(name, classes, labels, images, notes=(), skipped=(), sizes=None, fixed_val=None) -> Dataset:
-    labels = np.asarray(labels, dtype=np.int64)
-    counts = {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
-    if sizes is None:
-        h, w = images.shape[1:3]
-        sizes = {"min": [w, h], "max": [w, h], "most_common": [w, h]}
-    report = DataReport(name, "image", counts, list(skipped), sizes, list(notes))
-    return Dataset(name, "image", list(classes), labels, images, None, fixed_val, report)
-
-
-def _text_dataset(name, classes, labels, texts, notes=(), skipped=()) -> Dataset:
-    labels = np.asarray(labels, dtype=np.int64)
-    counts = {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
-    report = DataReport(name, "text", counts, list(skipped), None, list(notes))
-    return Dataset(name, "text", list(classes), labels, None, list(texts), None, report)
 
 
 # --------------------------------------------------------------------------- splits
@@ -370,7 +281,7 @@ def _load_image_tree(name: str, members_fn, limits: Limits) -> Dataset:
         notes.append(f"{len(skips) - MAX_REPORTED_SKIPS:,} more unreadable files are not listed")
         skips = skips[:MAX_REPORTED_SKIPS]
     fixed_val = np.array(fixed, dtype=bool) if any(fixed) else None
-    return _image_dataset(name, classes, labels, stored, notes, skips, image_sizes, fixed_val)
+    return image_dataset(name, classes, labels, stored, notes, skips, image_sizes, fixed_val)
 
 
 # --------------------------------------------------------------------------- CSV / TSV text
@@ -550,7 +461,7 @@ def _load_csv(name: str, raw: bytes, suffix: str, text_column, label_column, lim
         notes.append(f"{len(skipped) - MAX_REPORTED_SKIPS:,} more skipped rows are not listed")
         skipped = skipped[:MAX_REPORTED_SKIPS]
     index = {c: i for i, c in enumerate(classes)}
-    return _text_dataset(name, classes, [index[lab] for lab in raw_labels], texts, notes, skipped)
+    return text_dataset(name, classes, [index[lab] for lab in raw_labels], texts, notes, skipped)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -565,7 +476,7 @@ def load_dataset(
 ) -> Dataset:
     """Load a built-in (`builtin:NAME`), a class-folder directory, a .zip of one, or a .csv/.tsv."""
     if isinstance(source, str) and source.startswith("builtin:"):
-        from .builtin_sets import BUILTINS
+        from tl_core.inputs.builtin_sets import BUILTINS
 
         if source not in BUILTINS:
             raise DataError(f"unknown built-in dataset '{source}'; choose one of: {', '.join(BUILTINS)}")
@@ -626,6 +537,6 @@ def load_upload(
 
 def list_builtins() -> list[dict]:
     """Name, kind, classes, size and a description of each built-in dataset (loads them; cached)."""
-    from .builtin_sets import list_builtins as _list
+    from tl_core.inputs.builtin_sets import list_builtins as _list
 
     return _list()

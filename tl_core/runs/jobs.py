@@ -16,11 +16,11 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .config import TrainConfig
-from .events import CancelToken, EpochMetrics, Event, Message, RunFinished, RunStarted, StepProgress
-from .store import RunStore
+from tl_core.config import TrainConfig
+from tl_core.errors import UserError
+from tl_core.events import CancelToken, EpochMetrics, Event, Message, RunFinished, RunStarted, StepProgress
+from tl_core.runs.store import RunStore
 
-USER_ERROR_NAMES = {"DataError", "BackboneError", "WeightsUnavailable", "ConfigError", "DeviceError"}
 
 
 @dataclass
@@ -175,7 +175,7 @@ class JobManager:
             self._ended[job_id].set()
 
     def _run_job(self, job_id: str, dataset) -> None:
-        from .training import fit, prepare
+        from tl_core.engine.training import fit, prepare
 
         token = self._cancel[job_id]
         job = self.snapshot(job_id)
@@ -194,7 +194,7 @@ class JobManager:
             callbacks = [self.store.recorder(owner=job.owner, model=prep.model), lambda e: self._on_event(job_id, e)]
             fit(prep, callbacks=callbacks, cancel=token)
         except Exception as err:  # shown in the UI as one line; the traceback only for real bugs
-            user_error = type(err).__name__ in USER_ERROR_NAMES or isinstance(err, ValueError)
+            user_error = isinstance(err, UserError)
             message = str(err) if user_error else f"{type(err).__name__}: {err}"
             if not user_error:
                 traceback.print_exc()

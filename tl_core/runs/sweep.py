@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .config import TrainConfig
+from tl_core.config import TrainConfig
 
 
 def sweep_configs(base: TrainConfig, *, modes=("frozen", "finetune", "scratch"), depths=(None,),
@@ -57,7 +57,7 @@ def efficiency_configs(base: TrainConfig, max_per_class: int, *, seeds: int = 3,
 def missing(configs: list[TrainConfig], runs) -> list[TrainConfig]:
     """The configs no completed run in `runs` has already answered (the same setting and seed): a sweep started
     again, or grown, trains only what is new."""
-    from .comparison import reportable, setting_of
+    from tl_core.runs.comparison import reportable, setting_of
 
     done = {(setting_of(r), (r.get("config") or {}).get("seed", 0)) for r in runs or [] if reportable(r)}
     key = lambda c: (setting_of({"config": c.to_dict(), "summary": {}}), c.seed)  # noqa: E731

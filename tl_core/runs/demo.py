@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .config import TrainConfig
-from .jobs import JobManager
+from tl_core.config import TrainConfig
+from tl_core.runs.jobs import JobManager
 
 DEMO_BASE = TrainConfig(data="builtin:animals", backbone="mobilenet_v2", labels_per_class=25, val_per_class=20,
                         image_size=64, epochs=8, batch_size=16, seed=0)
@@ -51,12 +51,14 @@ def warm_up(base: TrainConfig = DEMO_BASE) -> None:
     (the CPU kernels are set up on first use, per shape)."""
     import torch
 
-    from . import backbones, data, training
+    from tl_core.models import backbones
+    from tl_core.inputs import data
+    from tl_core.engine import training
 
     data.load_dataset(base.data)
     model = backbones.build(base.backbone, n_classes=2, pretrained=True, image_size=base.image_size)
     model.eval().to(memory_format=torch.channels_last)
     with torch.no_grad():
         for n in (training.EVAL_BATCH, 2):
-            model(training.vision_input(model, torch.zeros(n, 3, base.image_size, base.image_size, dtype=torch.uint8)))
+            model(model.vision_input(torch.zeros(n, 3, base.image_size, base.image_size, dtype=torch.uint8)))
     import sklearn.linear_model  # noqa: F401  the frozen head's fit

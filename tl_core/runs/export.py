@@ -24,8 +24,10 @@ import warnings
 import zipfile
 from pathlib import Path
 
+from tl_core.errors import UserError
+
 # torch is imported inside the functions: building the CLI parser must stay instant.
-META, WEIGHTS = "meta.json", "model.safetensors"  # as tl_core.artifacts writes them
+META, WEIGHTS = "meta.json", "model.safetensors"  # as tl_core.runs.artifacts writes them
 
 PREDICT_TEMPLATE = Path(__file__).with_name("predict_template.py")
 ONNX_NAME = "model.onnx"
@@ -33,7 +35,7 @@ ONNX_OPSET = 17
 TEXT_FOLDERS = ("tokenizer", "encoder")
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """A run that cannot be exported or predicted with (unknown, unfinished, artifacts missing)."""
 
 
@@ -235,7 +237,7 @@ def export_zip(folder: Path, *, include_onnx: bool = True) -> bytes:
                         _add(zf, f.relative_to(folder).as_posix(), f.read_bytes())
         onnx_problem = None
         if include_onnx:
-            from .artifacts import load_run_model
+            from tl_core.runs.artifacts import load_run_model
 
             model, _ = load_run_model(folder)
             with tempfile.TemporaryDirectory() as tmp:
@@ -249,7 +251,7 @@ def export_zip(folder: Path, *, include_onnx: bool = True) -> bytes:
 
 # ---- CLI ---------------------------------------------------------------------------------
 def _store(args):
-    from .store import RunStore
+    from tl_core.runs.store import RunStore
 
     return RunStore(args.store) if args.store else RunStore()
 
@@ -285,7 +287,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from . import artifacts, data
+    from tl_core.runs import artifacts
+    from tl_core.inputs import data
 
     try:
         folder = run_folder(_store(args), args.run_id)

@@ -6,7 +6,7 @@ extracted to disk; members are read into memory one at a time, and every limit
 is checked against the bytes actually read, not the sizes the archive claims.
 
 This module is the lowest layer of the data code, so the error type and the
-limits live here; `tl_core.data` re-exports them.
+limits live here; `tl_core.inputs.data` re-exports them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
+
+from tl_core.errors import UserError
 
 __all__ = [
     "DataError",
@@ -36,7 +38,7 @@ _CHUNK = 1 << 20
 RATIO_GRACE_BYTES = 1 << 20
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """Bad input. The message is one line, shown to users verbatim."""
 
 

@@ -1,26 +1,25 @@
 """Plain-text readings of results, for a class: pure functions, no UI, no plotting library.
 
 ``gap_sentence`` reads the transfer gap (pretrained vs from scratch) in one
-sentence; ``describe_freeze`` says in one line which blocks train.
+sentence. (Which blocks train is said by the run plan: tl_core.engine.plan.RunPlan.sentence.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from . import comparison
+from tl_core.runs import comparison
 
 #: Short words for a mode inside a sentence.
 MODE_WORDS: dict[str, str] = {"frozen": "frozen", "finetune": "fine-tuned", "scratch": "scratch"}
 
 PRETRAINED_MODES: tuple[str, ...] = ("frozen", "finetune")
 
-_HEAD_NAMES = {"head", "classifier", "fc", "new head"}
 
 
 # ----------------------------------------------------------------------------
-# Run-record helpers (shared with tl_core.plots)
+# Run-record helpers (shared with tl_core.presentation.plots)
 # ----------------------------------------------------------------------------
 
 
@@ -229,37 +228,3 @@ def efficiency_sentence(runs: Iterable[Mapping[str, Any]] | None) -> str:
 # ----------------------------------------------------------------------------
 
 
-def _span(names: Sequence[str]) -> str:
-    if not names:
-        return ""
-    if len(names) == 1:
-        return names[0]
-    return f"{names[0]}…{names[-1]}"
-
-
-def describe_freeze(block_names: Sequence[str], freeze_depth: int | None, mode: str) -> str:
-    """One line: "Blocks stem…stage2 frozen, stage3…head train."
-
-    Frozen: all blocks in "frozen"; the first ``freeze_depth`` in "finetune";
-    none in "scratch". The head always trains (appended if not in ``block_names``).
-    """
-    names = [str(n) for n in block_names]
-    head = "head"
-    if names and names[-1].lower() in _HEAD_NAMES:
-        head, names = names[-1], names[:-1]
-    n = len(names)
-    if mode == "frozen":
-        k = n
-    elif mode == "finetune":
-        k = max(0, min(int(freeze_depth or 0), n))
-    else:
-        k = 0
-    frozen, train = names[:k], names[k:] + [head]
-    if not frozen:
-        if mode == "scratch":
-            return f"No blocks frozen: {_span(train)} all train from random initialisation."
-        return f"No blocks frozen: {_span(train)} all train."
-    noun = "Block" if len(frozen) == 1 else "Blocks"
-    if len(train) == 1:
-        return f"{noun} {_span(frozen)} frozen; only the {head} trains."
-    return f"{noun} {_span(frozen)} frozen, {_span(train)} train."

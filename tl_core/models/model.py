@@ -205,6 +205,10 @@ class TransferModel(nn.Module):
     def forward(self, x) -> torch.Tensor:
         return self.get_head()(self.features(x))
 
+    def vision_input(self, images_uint8: torch.Tensor) -> torch.Tensor:
+        """Normalised and channels-last, the memory layout `training.prepare` gives the network."""
+        return self.normalize(images_uint8).contiguous(memory_format=torch.channels_last)
+
     def normalize(self, images_uint8: torch.Tensor) -> torch.Tensor:
         """uint8 [N,3,H,W] -> float, normalised the way the weights were trained."""
         mean = torch.tensor(self.preprocess.mean, device=images_uint8.device).view(1, 3, 1, 1)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from .archive import DEFAULT_LIMITS, DataError, Limits
+from tl_core.inputs.archive import DEFAULT_LIMITS, DataError, Limits
 
 
 class UnreadableImage(Exception):

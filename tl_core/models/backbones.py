@@ -24,11 +24,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import assets, randomness, vision_arch
-from .model import Block, Preprocess, TransferModel
+from tl_core import assets, randomness
+from tl_core.errors import UserError
+from tl_core.models import vision_arch
+from tl_core.models.model import Block, Preprocess, TransferModel
 
 
-class BackboneError(ValueError):
+class BackboneError(UserError):
     """A user-facing problem choosing or loading a backbone (unknown name, weights unavailable)."""
 
 
@@ -348,13 +350,13 @@ def check_image_size(spec: BackboneSpec, size: int) -> int:
 
 
 # ---- description without loading weights ----------------------------------------
-@functools.lru_cache(maxsize=None)
-def _structure(name: str) -> tuple[tuple[str, ...], tuple[int, ...], int, int]:
-    """Blocks, params per block, feature dim and head size, from a weightless copy on the meta device."""
+def skeleton(name: str, n_classes: int = 1000) -> TransferModel:
+    """The model without weights, on the meta device: its structure in milliseconds, no download, no memory."""
     spec = get_spec(name)
     with torch.device("meta"):
         if spec.family == "vision":
-            model = build(name, n_classes=1000, pretrained=False, image_size=spec.fixed_image_size or spec.default_image_size)
+            return build(name, n_classes=n_classes, pretrained=False,
+                         image_size=spec.fixed_image_size or spec.default_image_size)
         else:
             from transformers import AutoConfig, AutoModel, T5EncoderModel
 
@@ -367,6 +369,14 @@ def _structure(name: str) -> tuple[tuple[str, ...], tuple[int, ...], int, int]:
             dim = getattr(config, "hidden_size", None) or getattr(config, "d_model")
             model = TransferModel(name=name, family="text", net=net, blocks=_text_blocks(net), neck=None,
                                   head_path=None, feature_dim=dim, preprocess=Preprocess("text"))
+            model.set_head(n_classes, 0)
+    return model
+
+
+@functools.lru_cache(maxsize=None)
+def _structure(name: str) -> tuple[tuple[str, ...], tuple[int, ...], int, int]:
+    """Blocks, params per block, feature dim and head size, from a weightless copy on the meta device."""
+    model = skeleton(name)
     head = sum(p.numel() for p in model.get_head().parameters())
     return tuple(model.block_names), tuple(model.block_param_counts()), model.feature_dim, head
 

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
-from . import backbones
-from .images import resize_crop
-from .model import Preprocess, TransferModel
+from tl_core.models import backbones
+from tl_core.inputs.images import resize_crop
+from tl_core.models.model import Preprocess, TransferModel
 
 FORMAT_VERSION = 1
 WEIGHTS, META = "model.safetensors", "meta.json"

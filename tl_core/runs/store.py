@@ -16,7 +16,7 @@ from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .events import EpochMetrics, Event, RunFinished, RunStarted
+from tl_core.events import EpochMetrics, Event, RunFinished, RunStarted
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -170,9 +170,12 @@ class _Recorder:
         elif isinstance(event, EpochMetrics) and self.run_id:
             self.store.add_epoch(self.run_id, {k: getattr(event, k) for k in HISTORY_KEYS})
         elif isinstance(event, RunFinished) and self.run_id:
-            summary = dict(event.summary)
-            if event.status == "completed" and self.model is not None:
-                from .artifacts import save_artifacts
+            summary, status, error = dict(event.summary), event.status, event.error
+            if status == "completed" and self.model is not None:
+                from tl_core.runs.artifacts import save_artifacts
 
-                save_artifacts(self.model, summary["classes"], self.store.artifacts_dir(self.run_id))
-            self.store.finish(self.run_id, event.status, summary, event.error)
+                try:
+                    save_artifacts(self.model, summary["classes"], self.store.artifacts_dir(self.run_id))
+                except Exception as err:  # noqa: BLE001 - the row must never stay "running"
+                    status, error = "failed", f"the run finished but its model could not be saved: {err}"
+            self.store.finish(self.run_id, status, summary, error)

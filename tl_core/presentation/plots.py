@@ -13,42 +13,20 @@ Conventions, shared by every chart so a classroom can read them at a glance:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import comparison
+from tl_core.presentation.formatting import (  # noqa: F401  (plots.format_pct & co. read well at call sites)
+    FROZEN_FILL, FROZEN_LINE, HEAD_COLOR, MODE_COLORS, MODE_LABELS, MODE_ORDER, format_params, format_pct, mode_color,
+    mode_label, tint, trainable_summary)
+from tl_core.runs import comparison
 
 # ----------------------------------------------------------------------------
 # Shared vocabulary
 # ----------------------------------------------------------------------------
-
-#: One colour per mode (Okabe-Ito palette: readable for colour-blind students).
-MODE_COLORS: dict[str, str] = {
-    "frozen": "#0072B2",  # blue
-    "finetune": "#E69F00",  # orange
-    "scratch": "#CC79A7",  # reddish purple
-}
-
-MODE_LABELS: dict[str, str] = {
-    "frozen": "Feature extraction (frozen)",
-    "finetune": "Fine-tune",
-    "scratch": "From scratch",
-}
-
-#: Display order of modes in legends and bar groups.
-MODE_ORDER: tuple[str, ...] = ("frozen", "finetune", "scratch")
-
-#: Extra colours for modes this module does not know yet (e.g. presets added later).
-_FALLBACK_COLORS = ("#009E73", "#D55E00", "#56B4E9", "#F0E442", "#000000")
-
-# block_diagram colours
-FROZEN_FILL = "#D9D9D9"
-FROZEN_LINE = "#8C8C8C"
-HEAD_COLOR = "#009E73"  # bluish green: the new, task-specific head
 
 TRAIN_DASH = "dash"
 VAL_DASH = "solid"
@@ -65,55 +43,6 @@ _METRIC_LABELS = {
     "val_loss": "validation loss (cross-entropy)",
     "train_loss": "training loss (cross-entropy)",
 }
-
-
-def mode_color(mode: str | None) -> str:
-    """Colour of a mode; unknown modes get a stable fallback colour."""
-    if mode in MODE_COLORS:
-        return MODE_COLORS[mode]  # type: ignore[index]
-    key = sum(ord(c) for c in str(mode))
-    return _FALLBACK_COLORS[key % len(_FALLBACK_COLORS)]
-
-
-def mode_label(mode: str | None) -> str:
-    """Human wording of a mode; unknown modes are shown as they are."""
-    return MODE_LABELS.get(mode or "", str(mode))
-
-
-def format_params(n: float | int | None) -> str:
-    """Short parameter count: 512, 12.8K, 128K, 3.4M, 86M, 1.2B."""
-    if n is None:
-        return "?"
-    try:
-        n = float(n)
-    except (TypeError, ValueError):
-        return "?"
-    if math.isnan(n):
-        return "?"
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    if n < 1000:
-        return f"{sign}{int(round(n))}"
-    units = (("K", 1e3), ("M", 1e6), ("B", 1e9), ("T", 1e12))
-    for i, (suffix, scale) in enumerate(units):
-        v = n / scale
-        # K keeps a decimal below 100K ("12.8K"); M and above below 10 ("3.4M", "86M").
-        decimals = 1 if v < (100 if suffix == "K" else 10) else 0
-        v = round(v, decimals)
-        if v >= 1000 and i + 1 < len(units):
-            continue  # 999_999 -> "1M", not "1000K"
-        text = f"{v:.{decimals}f}"
-        if text.endswith(".0"):
-            text = text[:-2]
-        return f"{sign}{text}{suffix}"
-    return f"{sign}{n:.3g}"  # pragma: no cover - unreachable
-
-
-def format_pct(frac: float | None, digits: int = 0) -> str:
-    """0.857 -> '86%'."""
-    if frac is None:
-        return "?"
-    return f"{100.0 * frac:.{digits}f}%"
 
 
 # ----------------------------------------------------------------------------
@@ -405,7 +334,7 @@ def mode_curves(runs: Sequence[Mapping[str, Any]], metric: str = "val_acc") -> g
         color = mode_color(mode)
         if len(series) > 1:
             fig.add_trace(go.Scatter(x=epochs + epochs[::-1], y=[max(v) for v in values] + [min(v) for v in values][::-1],
-                                     fill="toself", fillcolor=_tint(color, 0.75), line={"width": 0}, hoverinfo="skip",
+                                     fill="toself", fillcolor=tint(color, 0.75), line={"width": 0}, hoverinfo="skip",
                                      showlegend=False, meta=f"{mode}:band"))
         n = len(series)
         name = mode_label(mode) + (f" ({n} seeds)" if n > 1 else "")
@@ -740,226 +669,4 @@ def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze
                 f"grey = frozen.<br>Most changed: {names[moved]}.")
     fig = _style(fig, title, subtitle=subtitle, height=420)
     fig.update_layout(margin={"t": 125})
-    return fig
-
-
-# ----------------------------------------------------------------------------
-# What trains: the backbone as a row of blocks
-# ----------------------------------------------------------------------------
-
-_HEAD_NAMES = {"head", "classifier", "fc", "new head"}
-
-
-def frozen_mask(n_blocks: int, freeze_depth: int | None, mode: str) -> list[bool]:
-    """True for each backbone block that is frozen under (mode, freeze_depth)."""
-    if mode == "frozen":
-        return [True] * n_blocks
-    if mode == "finetune":
-        k = max(0, min(int(freeze_depth or 0), n_blocks))
-        return [i < k for i in range(n_blocks)]
-    return [False] * n_blocks  # scratch (and anything else): everything trains
-
-
-def _tint(hex_color: str, amount: float = 0.72) -> str:
-    """Mix a colour with white (amount=1 -> white)."""
-    h = hex_color.lstrip("#")
-    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
-    r, g, b = (round(c + (255 - c) * amount) for c in (r, g, b))
-    return f"#{r:02X}{g:02X}{b:02X}"
-
-
-def _rounded_rect(x0: float, y0: float, x1: float, y1: float, rx: float, ry: float) -> str:
-    def n(v: float) -> str:
-        return f"{v:.4g}"
-
-    return (
-        f"M {n(x0 + rx)} {n(y0)} L {n(x1 - rx)} {n(y0)} Q {n(x1)} {n(y0)} {n(x1)} {n(y0 + ry)} "
-        f"L {n(x1)} {n(y1 - ry)} Q {n(x1)} {n(y1)} {n(x1 - rx)} {n(y1)} "
-        f"L {n(x0 + rx)} {n(y1)} Q {n(x0)} {n(y1)} {n(x0)} {n(y1 - ry)} "
-        f"L {n(x0)} {n(y0 + ry)} Q {n(x0)} {n(y0)} {n(x0 + rx)} {n(y0)} Z"
-    )
-
-
-def _short(name: str, limit: int) -> str:
-    return name if len(name) <= limit else name[: limit - 1] + "…"
-
-
-def trainable_summary(trainable: int, total: int) -> str:
-    """'trainable: 1.2M of 3.4M (35%)'."""
-    share = 100.0 * trainable / total if total else 0.0
-    share_txt = f"{share:.0f}%" if share >= 10 or share == 0 else f"{share:.1f}%"
-    return f"trainable: {format_params(trainable)} of {format_params(total)} ({share_txt})"
-
-
-def block_diagram(
-    block_names: Sequence[str],
-    block_params: Sequence[int | None],
-    freeze_depth: int | None,
-    mode: str,
-    head_params: int | None = None,
-    head_name: str = "new head",
-    max_per_row: int = 8,
-) -> go.Figure:
-    """The backbone as rounded boxes, input -> output, left to right (wrapping into rows).
-
-    Frozen blocks (the first ``freeze_depth`` in "finetune", all in "frozen",
-    none in "scratch") are grey with "frozen"; trainable ones take the mode's
-    colour. The task head is a final box in ``HEAD_COLOR``. If the last block
-    name is already a head ("head", "classifier", "fc"), it is drawn as the head;
-    otherwise a head box is appended (``head_params`` if known).
-    Each box shape has ``name`` "block:<name>" or "head:<name>" (for tests).
-    """
-    names = [str(n) for n in block_names]
-    params = [int(p) if p is not None else None for p in block_params]
-    if len(names) != len(params):
-        raise ValueError(f"{len(names)} block names but {len(params)} parameter counts")
-
-    if names and names[-1].lower() in _HEAD_NAMES:
-        head_name, head_params = names[-1], params[-1] if head_params is None else head_params
-        names, params = names[:-1], params[:-1]
-
-    frozen = frozen_mask(len(names), freeze_depth, mode)
-    total = sum(p or 0 for p in params) + (head_params or 0)
-    trainable = sum(p or 0 for p, f in zip(params, frozen) if not f) + (head_params or 0)
-    n_frozen = sum(frozen)
-
-    if mode == "finetune":
-        k = max(0, min(int(freeze_depth or 0), len(names)))
-        title = f"{mode_label(mode)} (k={k}): {n_frozen} of {len(names)} blocks frozen"
-    elif mode == "frozen":
-        title = f"{mode_label(mode)}: all {len(names)} blocks frozen, only the head trains"
-    elif mode == "scratch":
-        title = f"{mode_label(mode)}: all {len(names)} blocks train from random weights"
-    else:
-        title = f"{mode_label(mode)}: {n_frozen} of {len(names)} blocks frozen"
-    subtitle = trainable_summary(trainable, total)
-
-    # Boxes in reading order: blocks, then the head.
-    boxes = [
-        {
-            "name": n,
-            "params": p,
-            "kind": "frozen" if f else "trainable",
-        }
-        for n, p, f in zip(names, params, frozen)
-    ]
-    boxes.append({"name": head_name, "params": head_params, "kind": "head"})
-
-    n_boxes = len(boxes)
-    rows = max(1, math.ceil(n_boxes / max_per_row))
-    per_row = math.ceil(n_boxes / rows)
-    w, h, gap, row_gap = 1.25, 1.0, 0.35, 0.6
-    pitch_x, pitch_y = w + gap, h + row_gap
-    rx, ry = 0.12, 0.14
-    font = 15 if per_row <= 5 else (13 if per_row <= 7 else 12)
-    name_limit = 14 if per_row <= 5 else 11
-
-    trainable_fill, trainable_line = _tint(mode_color(mode)), mode_color(mode)
-    styles = {
-        "frozen": (FROZEN_FILL, FROZEN_LINE, "frozen"),
-        "trainable": (trainable_fill, trainable_line, "random init" if mode == "scratch" else "trains"),
-        "head": (_tint(HEAD_COLOR), HEAD_COLOR, "new · trains"),
-    }
-
-    fig = go.Figure()
-    centers_x, centers_y, hover = [], [], []
-    for i, box in enumerate(boxes):
-        r, c = divmod(i, per_row)
-        x0, y1 = c * pitch_x, -r * pitch_y
-        x1, y0 = x0 + w, y1 - h
-        fill, line, tag = styles[box["kind"]]
-        fig.add_shape(
-            type="path",
-            path=_rounded_rect(x0, y0, x1, y1, rx, ry),
-            fillcolor=fill,
-            line={"color": line, "width": 3 if box["kind"] == "head" else 2},
-            layer="below",
-            name=f"{'head' if box['kind'] == 'head' else 'block'}:{box['name']}",
-        )
-        size = format_params(box["params"]) if box["params"] is not None else ""
-        label = f"<b>{_short(box['name'], name_limit)}</b>"
-        label += f"<br>{size}" if size else "<br> "
-        label += f"<br>{tag}"
-        fig.add_annotation(
-            x=(x0 + x1) / 2,
-            y=(y0 + y1) / 2,
-            text=label,
-            showarrow=False,
-            font={"size": font, "color": "#555" if box["kind"] == "frozen" else "#111"},
-            name=f"label:{box['name']}",
-        )
-        centers_x.append((x0 + x1) / 2)
-        centers_y.append((y0 + y1) / 2)
-        hover.append(
-            f"{box['name']}<br>{format_params(box['params'])} params"
-            f"<br>{'frozen' if box['kind'] == 'frozen' else 'trainable'}"
-        )
-
-        # Connector to the next box.
-        if i + 1 < n_boxes:
-            ym = (y0 + y1) / 2
-            if c + 1 < per_row:
-                fig.add_annotation(
-                    x=x1 + gap - 0.02, y=ym, ax=x1 + 0.02, ay=ym,
-                    xref="x", yref="y", axref="x", ayref="y",
-                    showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2, arrowcolor="#666",
-                    text="",
-                )
-            else:  # wrap: right, down, back left, down, into the next row's first box
-                y_mid = y0 - row_gap / 2
-                y_next = ym - pitch_y
-                xl = -gap / 2
-                fig.add_shape(
-                    type="path",
-                    path=f"M {x1:.4g} {ym:.4g} L {x1 + gap / 2:.4g} {ym:.4g} L {x1 + gap / 2:.4g} {y_mid:.4g} "
-                    f"L {xl:.4g} {y_mid:.4g} L {xl:.4g} {y_next:.4g}",
-                    line={"color": "#666", "width": 2},
-                    name="wrap",
-                )
-                fig.add_annotation(
-                    x=-0.02, y=y_next, ax=xl, ay=y_next,
-                    xref="x", yref="y", axref="x", ayref="y",
-                    showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2, arrowcolor="#666",
-                    text="",
-                )
-
-    # input / output markers
-    fig.add_annotation(
-        x=-0.06, y=-h / 2, text="image<br>→", showarrow=False, xanchor="right", font={"size": font + 1, "color": "#444"}
-    )
-    last_r, last_c = divmod(n_boxes - 1, per_row)
-    fig.add_annotation(
-        x=last_c * pitch_x + w + 0.06, y=-last_r * pitch_y - h / 2, text="→ class<br>scores",
-        showarrow=False, xanchor="left", font={"size": font + 1, "color": "#444"},
-    )
-
-    # invisible hover targets + legend keys
-    fig.add_trace(
-        go.Scatter(
-            x=centers_x, y=centers_y, mode="markers", marker={"size": 40, "opacity": 0},
-            hovertext=hover, hoverinfo="text", showlegend=False, name="blocks",
-        )
-    )
-    for key, label in (("frozen", "frozen (weights fixed)"), ("trainable", "trainable"), ("head", "new head")):
-        if key == "frozen" and n_frozen == 0:
-            continue
-        if key == "trainable" and n_frozen == len(names):
-            continue
-        fill, line, _ = styles[key]
-        fig.add_trace(
-            go.Scatter(
-                x=[None], y=[None], mode="markers", name=label,
-                marker={"symbol": "square", "size": 16, "color": fill, "line": {"color": line, "width": 2}},
-            )
-        )
-
-    span_x = per_row * pitch_x - gap
-    fig.update_xaxes(visible=False, range=[-0.95, span_x + 0.95], fixedrange=True)
-    fig.update_yaxes(visible=False, range=[-(rows - 1) * pitch_y - h - 0.25, 0.25], fixedrange=True)
-    _style(fig, title, subtitle=subtitle, height=170 + 130 * rows)
-    fig.update_layout(
-        legend={"orientation": "h", "y": -0.02, "x": 0.5, "xanchor": "center", "yanchor": "top"},
-        margin={"l": 20, "r": 20, "t": 100, "b": 50},
-        hovermode="closest",
-    )
     return fig

@@ -1,0 +1,1 @@
+"""Training: the run plan, the loop, the head fit, precise BatchNorm, health, metrics, similarity."""

@@ -1,0 +1,1 @@
+"""Runs as people read them: sentences (report) and plotly figures (plots)."""
