@@ -71,7 +71,7 @@ def test_home_draws_what_each_demo_run_trains():
 
     assert "5 of 9 blocks frozen" in diagram_title()  # the demo fine-tunes mobilenet_v2 from stage5 on
     at.segmented_control(key="demo_blocks_mode").set_value("frozen").run()
-    assert "all 9 blocks frozen, only the head trains" in diagram_title()
+    assert "all 9 blocks frozen, only the new head trains" in diagram_title()
     at.segmented_control(key="demo_blocks_mode").set_value("scratch").run()
     assert "all 9 blocks train from random weights" in diagram_title()
 

@@ -9,7 +9,7 @@ import streamlit as st
 from tl_core.presentation import plots, report
 from tl_core.runs import sweep
 
-from tl_core import state, views
+from . import state, views
 
 LABEL = "efficiency"
 

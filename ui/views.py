@@ -19,7 +19,7 @@ from tl_core.inputs import shifts
 from tl_core.config import CONVERGE_MIN_STEPS
 from tl_core.runs.jobs import Job
 
-from tl_core import state
+from . import state
 
 #: Streamlit's Material icons (a font Streamlit serves itself): emoji showed as empty boxes without an emoji font.
 STATE_ICONS = {"queued": ":material/schedule:", "preparing": ":material/hourglass_top:",
