@@ -86,15 +86,20 @@ def test_cancel_mid_epoch_records_a_cancelled_run(store):
     assert store.get_run(result.run_id)["status"] == "cancelled"
 
 
-def test_failure_is_recorded_and_reported(store):
-    def explode(event):
-        if isinstance(event, EpochMetrics):
-            raise RuntimeError("disk full")
+def test_failure_is_recorded_and_reported(store, monkeypatch):
+    """A failure inside the engine (here: evaluation runs out of memory) marks the row failed and re-raises;
+    a callback that raises is a different case, removed without failing the run (tests/test_callbacks.py)."""
+    seen = []
 
-    with pytest.raises(RuntimeError):
-        training.train(TrainConfig(mode="frozen", **TINY), callbacks=[explode], store=store, owner="t")
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(training, "evaluate", out_of_memory)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        training.train(TrainConfig(mode="frozen", **TINY), callbacks=[seen.append], store=store, owner="t")
     run = store.list_runs()[0]
-    assert run["status"] == "failed" and "disk full" in run["error"]
+    assert run["status"] == "failed" and "CUDA out of memory" in run["error"]
+    assert isinstance(seen[-1], RunFinished) and seen[-1].status == "failed"
 
 
 def test_same_split_and_head_across_modes():
