@@ -8,6 +8,7 @@ import streamlit as st
 from tl_core.runs import demo
 from tl_core.presentation import blocks as blocks_chart, plots, report
 from tl_core.config import MODE_HELP
+from tl_core.records import JobState
 from ui import state, views
 
 st.title("Transfer Lab")
@@ -125,7 +126,7 @@ def mode_status(jobs) -> tuple[str, float | None]:
     label = plots.mode_label(jobs[0].config.mode)
     done = [j for j in jobs if j.done]
     if len(done) < len(jobs):
-        current = next((j for j in jobs if j.state in ("preparing", "running")), None) or next(j for j in jobs if not j.done)
+        current = next((j for j in jobs if j.state.active), None) or next(j for j in jobs if not j.done)
         progress = sum(1.0 if j.done else views.progress_value(j) for j in jobs) / len(jobs)
         return f"{label}: seed {jobs.index(current) + 1} of {len(jobs)} · {views.progress_text(current)}", progress
     accs = [j.summary["test_acc"] for j in done if j.state == "completed" and "test_acc" in j.summary]
@@ -150,7 +151,7 @@ def draw_demo() -> bool:
         if progress is not None:
             col.progress(progress, text=text)
         else:
-            icon = views.STATE_ICONS["completed" if all(j.state == "completed" for j in group) else "failed"]
+            icon = (JobState.COMPLETED if all(j.state == JobState.COMPLETED for j in group) else JobState.FAILED).icon
             col.markdown(f"{icon} **{text}**")
     if active:
         b1, b2 = st.columns([1, 5])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tl_core.records import JobState
 from ui import views
 
 
@@ -24,4 +25,4 @@ def test_run_table_leads_with_the_run_and_its_accuracy():
     assert row["k"] == 0 and row["labels/class"] == 5 and row["seconds"] == 3.2 and row["test acc"] == 0.45
     assert row["health"] == "90% predicted as one class" and row["seed"] == 0
     assert views.SHOWN_COLUMNS == list(df.columns)[:13] and "final val acc" in df.columns  # the CSV keeps it
-    assert views.STATE_ICONS["completed"].startswith(":material/")  # no emoji: they need an emoji font
+    assert all(s.icon.startswith(":material/") for s in JobState)  # no emoji: they need an emoji font

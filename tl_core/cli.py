@@ -14,6 +14,7 @@ import sys
 
 from tl_core.config import IMAGE_SHIFTS
 from tl_core.errors import UserError
+from tl_core.records import RunSummary
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -144,7 +145,7 @@ def cmd_runs(args) -> int:
     store = RunStore(args.store) if args.store else RunStore()
     runs = store.list_runs(dataset=args.data, with_history=args.json)
     if args.json:
-        print(json.dumps(runs))
+        print(json.dumps(runs, default=RunSummary.to_dict))
         return 0
     for r in runs:
         c, s = r["config"], r["summary"]

@@ -11,6 +11,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal, Union
 
+from tl_core.records import RunSummary
+
 
 class Cancelled(Exception):
     """Raised inside the training loop when the cancel token is set (fastai's CancelFitException)."""
@@ -86,7 +88,7 @@ class Message:
 class RunFinished:
     run_id: str
     status: Literal["completed", "cancelled", "failed"]
-    summary: dict = field(default_factory=dict)  # see training.RunResult.summary()
+    summary: RunSummary = field(default_factory=RunSummary)  # tl_core/records.py
     error: str | None = None
     kind: Literal["run_finished"] = "run_finished"
 

@@ -17,14 +17,11 @@ from tl_core.engine import health
 from tl_core.presentation import plots
 from tl_core.inputs import shifts
 from tl_core.config import CONVERGE_MIN_STEPS
+from tl_core.records import JobState
 from tl_core.runs.jobs import Job
 
 from . import state
 
-#: Streamlit's Material icons (a font Streamlit serves itself): emoji showed as empty boxes without an emoji font.
-STATE_ICONS = {"queued": ":material/schedule:", "preparing": ":material/hourglass_top:",
-               "running": ":material/directions_run:", "completed": ":material/check_circle:",
-               "cancelled": ":material/cancel:", "failed": ":material/error:"}
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -164,7 +161,7 @@ def render_record(record: dict, key: str) -> None:
     """A run from the store (after a restart, or any finished run)."""
     status = record.get("status")
     cfg = record.get("config") or {}
-    st.markdown(f"{STATE_ICONS.get(status, '')} **Run {record['run_id']}** — {describe_config(cfg)}")
+    st.markdown(f"{JobState(status).icon} **Run {record['run_id']}** — {describe_config(cfg)}")
     st.caption(f"status: {status}")
     st.plotly_chart(plots.learning_curves(record.get("history"), cfg.get("mode")), width="stretch", key=f"{key}_curves")
     if status == "completed":
@@ -177,7 +174,7 @@ def render_job(job: Job, key: str, *, cancel_key: str | None = "cancel_run") -> 
     """One job: status, progress bar, Cancel, live curves, and the results once done."""
     cfg = job.config.to_dict()
     run = f"Run {job.run_id}" if job.run_id else f"Job {job.job_id}"
-    st.markdown(f"{STATE_ICONS.get(job.state, '')} **{run}** — {describe_config(cfg)}")
+    st.markdown(f"{job.state.icon} **{run}** — {describe_config(cfg)}")
     text = progress_text(job)
     if job.state == "failed":
         st.error(job.error or "the run failed")

@@ -29,6 +29,7 @@ from tl_core.engine import head_fit, health, precise_bn
 from tl_core.config import (BACKBONE_LR_FACTOR, BUDGET_HELP, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, TrainConfig)
 from tl_core.device import configure_cpu_threads, pick_device
 from tl_core.errors import ConfigError
+from tl_core.records import RunSummary
 from tl_core.events import (CancelToken, Cancelled, EpochMetrics, Event, EventHandler, Message, RunFinished, RunStarted,
                      StepProgress)
 from tl_core.engine.metrics import classification_report
@@ -80,7 +81,7 @@ class RunResult:
     config: dict
     classes: list[str]
     history: list[dict] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
+    summary: RunSummary = field(default_factory=RunSummary)
     error: str | None = None
     model: nn.Module | None = None
 
@@ -381,27 +382,27 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
         for f in findings:
             emit(Message(f"Unhealthy run: {f['message']}. {f['advice'].capitalize()}.", level="warning"))
         result.status = "completed"
-        result.summary = {
-            "best_val_acc": select.key[0], "final_val_acc": final_val_acc, "selected_epoch": select.epoch,
-            "test_acc": test_acc, "ood_acc": ood_acc, "ood_shift": prep.ood_shift, "health": findings,
-            "classes": result.classes, **classification_report(y_test, test_pred, result.classes),
-            "trainable_params": trainable, "total_params": total, "wall_s": time.perf_counter() - start,
-            "n_train": n_train, "n_val": len(prep.y_val), "n_test": len(prep.y_test), "device": str(prep.device),
-            "cached_boundary": boundary, "freeze_depth": prep.depth, "n_blocks": model.n_blocks,
-            "image_size": cfg.image_size, "epochs_run": result.history[-1]["epoch"],
-            "evaluations": len(result.history), "budget": cfg.effective_budget,
-            "head_solver": "lbfgs" if stepper.head_only else "adamw",
-            "lr": None if stepper.head_only else cfg.effective_lr(model.family), **extra,
-        }
+        result.summary = RunSummary(
+            best_val_acc=select.key[0], final_val_acc=final_val_acc, selected_epoch=select.epoch,
+            test_acc=test_acc, ood_acc=ood_acc, ood_shift=prep.ood_shift, health=findings, classes=result.classes,
+            **classification_report(y_test, test_pred, result.classes),
+            trainable_params=trainable, total_params=total, wall_s=time.perf_counter() - start,
+            n_train=n_train, n_val=len(prep.y_val), n_test=len(prep.y_test), device=str(prep.device),
+            cached_boundary=boundary, freeze_depth=prep.depth, n_blocks=model.n_blocks,
+            image_size=cfg.image_size, epochs_run=result.history[-1]["epoch"],
+            evaluations=len(result.history), budget=cfg.effective_budget,
+            head_solver="lbfgs" if stepper.head_only else "adamw",
+            lr=None if stepper.head_only else cfg.effective_lr(model.family), **extra,
+        )
         if cfg.mode == "finetune" and cfg.pretrained and prep.depth < model.n_blocks:
-            result.summary["block_similarity"] = _block_change(prep, emit)
+            result.summary.block_similarity = _block_change(prep, emit)
         result.model = model
     except Cancelled:
         result.status = "cancelled"
-        result.summary = {"wall_s": time.perf_counter() - start, "epochs_done": len(result.history)}
+        result.summary = RunSummary(wall_s=time.perf_counter() - start, epochs_done=len(result.history))
     except Exception as err:  # recorded, then re-raised for the caller to report
         result.status, result.error = "failed", f"{type(err).__name__}: {err}"
-        emit(RunFinished(run_id, "failed", {}, result.error))
+        emit(RunFinished(run_id, "failed", RunSummary(), result.error))
         raise
     emit(RunFinished(run_id, result.status, result.summary, None))
     return result

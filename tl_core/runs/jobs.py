@@ -18,39 +18,27 @@ from dataclasses import dataclass, field
 
 from tl_core.config import TrainConfig
 from tl_core.errors import UserError
+from tl_core.records import JobState, RunSummary
 from tl_core.events import CancelToken, EpochMetrics, Event, Message, RunFinished, RunStarted, StepProgress
 from tl_core.runs.store import RunStore
 
 
-
 @dataclass
 class Job:
+    """One queued or running training, as its latest events: the worker stores what the engine sent and
+    everything a page shows (epoch, loss, ETA, parameter counts) is read from those events."""
+
     job_id: str
     owner: str
     config: TrainConfig
     label: str = ""
-    state: str = "queued"  # queued | preparing | running | completed | cancelled | failed
-    run_id: str | None = None
-    device: str | None = None
-    classes: list[str] = field(default_factory=list)
-    n_train: int = 0
-    n_val: int = 0
-    trainable_params: int = 0
-    total_params: int = 0
-    cached_boundary: str | None = None
-    epoch: int = 0
-    epochs: int = 0
-    step: int = 0
-    steps_per_epoch: int = 0
-    global_step: int = 0
-    total_steps: int = 0
-    loss: float | None = None
-    elapsed_s: float = 0.0
-    eta_s: float | None = None
-    history: list[dict] = field(default_factory=list)
+    state: JobState = JobState.QUEUED
+    started: RunStarted | None = None
+    last_step: StepProgress | None = None
+    epochs_seen: list[EpochMetrics] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-    error: str | None = None
+    finished: RunFinished | None = None
+    error: str | None = None  # also for a failure before the run started (bad settings, missing weights)
     submitted_at: float = field(default_factory=time.time)
     queue_position: int = 0
     after: str | None = None  # another job's id: this one starts once that one has ended
@@ -58,7 +46,59 @@ class Job:
 
     @property
     def done(self) -> bool:
-        return self.state in ("completed", "cancelled", "failed")
+        return self.state.done
+
+    @property
+    def run_id(self) -> str | None:
+        return self.started.run_id if self.started else None
+
+    @property
+    def device(self) -> str | None:
+        return self.started.device if self.started else None
+
+    @property
+    def classes(self) -> list[str]:
+        return self.started.classes if self.started else []
+
+    @property
+    def epochs(self) -> int:
+        return self.started.epochs if self.started else self.config.epochs
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.started.steps_per_epoch if self.started else 0
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch if self.started else 0
+
+    @property
+    def epoch(self) -> int:
+        return self.last_step.epoch if self.last_step else 0
+
+    @property
+    def step(self) -> int:
+        return self.last_step.step if self.last_step else 0
+
+    @property
+    def global_step(self) -> int:
+        return self.last_step.global_step if self.last_step else 0
+
+    @property
+    def loss(self) -> float | None:
+        return self.last_step.loss if self.last_step else None
+
+    @property
+    def eta_s(self) -> float | None:
+        return self.last_step.eta_s if self.last_step else None
+
+    @property
+    def history(self) -> list[dict]:
+        return [{k: v for k, v in e.__dict__.items() if k != "kind"} for e in self.epochs_seen]
+
+    @property
+    def summary(self) -> RunSummary:
+        return self.finished.summary if self.finished else RunSummary()
 
     @property
     def progress(self) -> float:
@@ -88,7 +128,7 @@ class JobManager:
             if after is not None and after not in self._jobs:
                 raise KeyError(f"no job {after} to wait for")
             job_id = f"job{next(self._ids)}"
-            self._jobs[job_id] = Job(job_id, owner, copy.deepcopy(config), label, epochs=config.epochs, after=after)
+            self._jobs[job_id] = Job(job_id, owner, copy.deepcopy(config), label, after=after)
             self._cancel[job_id] = CancelToken()
             self._ended[job_id] = threading.Event()
         self._pool.submit(self._work, job_id, dataset)
@@ -100,8 +140,8 @@ class JobManager:
             if job is None or job.done:
                 return
             self._cancel[job_id].cancel()
-            if job.state == "queued":
-                job.state = "cancelled"
+            if job.state == JobState.QUEUED:
+                job.state = JobState.CANCELLED
                 self._ended[job_id].set()
 
     # ---- queries ----------------------------------------------------------------------
@@ -124,11 +164,11 @@ class JobManager:
 
     def active_count(self) -> int:
         with self._lock:
-            return sum(j.state in ("preparing", "running") for j in self._jobs.values())
+            return sum(j.state.active for j in self._jobs.values())
 
     def _queue_position(self, job_id: str) -> int:
         with self._lock:
-            queued = [j.job_id for j in self._jobs.values() if j.state == "queued"]
+            queued = [j.job_id for j in self._jobs.values() if j.state == JobState.QUEUED]
         return queued.index(job_id) + 1 if job_id in queued else 0
 
     def wait(self, job_id: str, timeout: float = 600.0) -> Job:
@@ -152,21 +192,15 @@ class JobManager:
         with self._lock:
             job = self._jobs[job_id]
             if isinstance(event, RunStarted):
-                job.state, job.run_id, job.device, job.classes = "running", event.run_id, event.device, event.classes
-                job.n_train, job.n_val, job.epochs = event.n_train, event.n_val, event.epochs
-                job.trainable_params, job.total_params = event.trainable_params, event.total_params
-                job.cached_boundary, job.steps_per_epoch = event.cached_boundary, event.steps_per_epoch
-                job.total_steps = event.epochs * event.steps_per_epoch
+                job.state, job.started = JobState.RUNNING, event
             elif isinstance(event, StepProgress):
-                job.epoch, job.step, job.global_step = event.epoch, event.step, event.global_step
-                job.loss, job.elapsed_s, job.eta_s = event.loss, event.elapsed_s, event.eta_s
+                job.last_step = event
             elif isinstance(event, EpochMetrics):
-                job.history.append({k: v for k, v in event.__dict__.items() if k != "kind"})
+                job.epochs_seen.append(event)
             elif isinstance(event, Message):
                 job.messages.append(event.text)
             elif isinstance(event, RunFinished):
-                job.summary, job.error = dict(event.summary), event.error
-                job.state = event.status
+                job.finished, job.error, job.state = event, event.error, JobState(event.status)
 
     def _work(self, job_id: str, dataset) -> None:
         try:
@@ -183,13 +217,13 @@ class JobManager:
             while not self._ended[job.after].wait(0.05) and not token.cancelled:
                 pass
         if token.cancelled:
-            self._update(job_id, state="cancelled")
+            self._update(job_id, state=JobState.CANCELLED)
             return
-        self._update(job_id, state="preparing")
+        self._update(job_id, state=JobState.PREPARING)
         try:
             prep = prepare(job.config, dataset)
             if token.cancelled:
-                self._update(job_id, state="cancelled")
+                self._update(job_id, state=JobState.CANCELLED)
                 return
             callbacks = [self.store.recorder(owner=job.owner, model=prep.model), lambda e: self._on_event(job_id, e)]
             fit(prep, callbacks=callbacks, cancel=token)
@@ -198,7 +232,7 @@ class JobManager:
             message = str(err) if user_error else f"{type(err).__name__}: {err}"
             if not user_error:
                 traceback.print_exc()
-            self._update(job_id, state="failed", error=message)
+            self._update(job_id, state=JobState.FAILED, error=message)
 
     def shutdown(self) -> None:
         with self._lock:

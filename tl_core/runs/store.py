@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tl_core.events import EpochMetrics, Event, RunFinished, RunStarted
+from tl_core.records import JobState, RunSummary
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -88,9 +89,9 @@ class RunStore:
     def add_epoch(self, run_id: str, row: dict) -> None:
         self._write("INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?)", (run_id, *[row[k] for k in HISTORY_KEYS]))
 
-    def finish(self, run_id: str, status: str, summary: dict, error: str | None = None) -> None:
+    def finish(self, run_id: str, status: str, summary: RunSummary | dict, error: str | None = None) -> None:
         self._write("UPDATE runs SET status=?, summary=?, error=?, finished_at=? WHERE run_id=?",
-                    (status, json.dumps(summary), error, _now(), run_id))
+                    (str(status), json.dumps(RunSummary.from_dict(summary).to_dict()), error, _now(), run_id))
 
     def mark_interrupted(self) -> None:
         """Runs left 'running' by a process that died are failed runs: say so instead of spinning forever."""
@@ -120,8 +121,8 @@ class RunStore:
     # ---- reading ----------------------------------------------------------------
     def _record(self, row: sqlite3.Row, history: list[dict]) -> dict:
         return {"run_id": row["run_id"], "owner": row["owner"], "created_at": row["created_at"],
-                "finished_at": row["finished_at"], "status": row["status"], "device": row["device"],
-                "config": json.loads(row["config"]), "summary": json.loads(row["summary"] or "{}"),
+                "finished_at": row["finished_at"], "status": JobState(row["status"]), "device": row["device"],
+                "config": json.loads(row["config"]), "summary": RunSummary.from_dict(json.loads(row["summary"] or "{}")),
                 "error": row["error"], "history": history}
 
     def get_run(self, run_id: str) -> dict | None:
@@ -170,12 +171,12 @@ class _Recorder:
         elif isinstance(event, EpochMetrics) and self.run_id:
             self.store.add_epoch(self.run_id, {k: getattr(event, k) for k in HISTORY_KEYS})
         elif isinstance(event, RunFinished) and self.run_id:
-            summary, status, error = dict(event.summary), event.status, event.error
+            summary, status, error = event.summary, event.status, event.error
             if status == "completed" and self.model is not None:
                 from tl_core.runs.artifacts import save_artifacts
 
                 try:
-                    save_artifacts(self.model, summary["classes"], self.store.artifacts_dir(self.run_id))
+                    save_artifacts(self.model, summary.classes, self.store.artifacts_dir(self.run_id))
                 except Exception as err:  # noqa: BLE001 - the row must never stay "running"
                     status, error = "failed", f"the run finished but its model could not be saved: {err}"
             self.store.finish(self.run_id, status, summary, error)
