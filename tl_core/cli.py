@@ -27,7 +27,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 def cmd_backbones(args) -> int:
     from tl_core.models.backbones import list_backbones
-    from tl_core.presentation.plots import format_params
+    from tl_core.presentation.formatting import format_params
 
     rows = list_backbones()
     if args.json:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -22,7 +23,7 @@ class RunSummary:
     test_acc: float | None = None
     ood_acc: float | None = None
     ood_shift: str | None = None
-    health: list[dict] = field(default_factory=list)  # engine.health findings; empty when healthy
+    health: list[dict] | None = None  # engine.health findings: [] when healthy, None when never checked
     classes: list[str] = field(default_factory=list)
     confusion_matrix: list[list[int]] = field(default_factory=list)  # rows: true class, on the test split
     per_class: list[dict] = field(default_factory=list)
@@ -88,6 +89,16 @@ class RunSummary:
 
 
 _FIELDS = frozenset(f.name for f in fields(RunSummary))
+
+
+def config_of(run: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A run record's config (the store's, a live job's or a test's), {} when it has none yet."""
+    return run.get("config") or {}
+
+
+def summary_of(run: Mapping[str, Any]) -> RunSummary:
+    """A run record's summary, typed, also when the record was built by hand with a plain dict."""
+    return RunSummary.from_dict(run.get("summary"))
 
 
 class JobState(str, Enum):

@@ -17,7 +17,7 @@ from tl_core.engine import health
 from tl_core.presentation import plots
 from tl_core.inputs import shifts
 from tl_core.config import CONVERGE_MIN_STEPS
-from tl_core.records import JobState
+from tl_core.records import JobState, RunSummary, config_of, summary_of
 from tl_core.runs.jobs import Job
 
 from . import state
@@ -94,7 +94,7 @@ def describe_config(cfg: dict) -> str:
             f"{'all' if lpc is None else lpc} labels/class · {cfg.get('epochs')} epochs")
 
 
-def render_health(summary: dict) -> None:
+def render_health(summary: RunSummary) -> None:
     """Each finding as a warning: an unhealthy run is not a result, and the page says so before its numbers."""
     for finding in summary.get("health") or []:
         st.warning(f"**Not a result:** {finding['message']}. {finding['advice'].capitalize()}.",
@@ -103,7 +103,7 @@ def render_health(summary: dict) -> None:
 
 def render_result(record: dict, key: str) -> None:
     """Health, test accuracy (at the epoch validation chose), confusion matrix and per-class table of a run."""
-    summary = record.get("summary") or {}
+    summary = summary_of(record)
     render_health(summary)
     c1, c2, c3, c4, c5 = st.columns(5)
     if summary.get("test_acc") is not None:
@@ -263,7 +263,7 @@ def record_summary_rows(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per run; the reported number (test accuracy at the epoch validation chose) and its health first."""
     rows = []
     for r in records:
-        cfg, summary = r.get("config") or {}, r.get("summary") or {}
+        cfg, summary = config_of(r), summary_of(r)
         k = summary.get("freeze_depth", cfg.get("freeze_depth"))
         if k is None:
             k = 0 if cfg.get("mode") == "scratch" else None

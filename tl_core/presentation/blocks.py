@@ -15,7 +15,7 @@ from tl_core.config import Mode
 from tl_core.engine.plan import HEAD_NAME, RunPlan
 from tl_core.presentation.formatting import (FROZEN_FILL, FROZEN_LINE, HEAD_COLOR, format_params, mode_color,
                                              mode_label, tint, trainable_summary)
-from tl_core.presentation.plots import _style
+from tl_core.presentation.chart_style import _style
 
 
 @dataclass(frozen=True)

@@ -16,33 +16,29 @@ from typing import Any
 
 import numpy as np
 
+from tl_core.records import config_of, summary_of
+
 PRETRAINED_MODES = ("frozen", "finetune")
 #: Config keys that do not make a different setting: the seed is what a cell averages over.
 NOT_SETTINGS = frozenset({"seed", "device"})
 
 
-def _cfg(run: Mapping[str, Any]) -> Mapping[str, Any]:
-    return run.get("config") or {}
-
-
-def _summary(run: Mapping[str, Any]) -> Mapping[str, Any]:
-    return run.get("summary") or {}
 
 
 def depth_of(run: Mapping[str, Any]) -> int | None:
     """The freeze depth the run really used (frozen: every block; scratch: none)."""
-    d = _summary(run).get("freeze_depth")
-    return d if d is not None else _cfg(run).get("freeze_depth")
+    d = summary_of(run).get("freeze_depth")
+    return d if d is not None else config_of(run).get("freeze_depth")
 
 
 def budget_of(run: Mapping[str, Any]) -> str:
-    cfg = _cfg(run)
-    return _summary(run).get("budget") or cfg.get("budget") or ("converge" if cfg.get("mode") == "scratch" else "fixed")
+    cfg = config_of(run)
+    return summary_of(run).get("budget") or cfg.get("budget") or ("converge" if cfg.get("mode") == "scratch" else "fixed")
 
 
 def reportable(run: Mapping[str, Any]) -> bool:
     """Completed, with a test accuracy."""
-    return run.get("status", "completed") == "completed" and _summary(run).get("test_acc") is not None
+    return run.get("status", "completed") == "completed" and summary_of(run).get("test_acc") is not None
 
 
 @dataclass
@@ -54,7 +50,7 @@ class Cell:
 
     @property
     def config(self) -> Mapping[str, Any]:
-        return _cfg(self.runs[-1])
+        return config_of(self.runs[-1])
 
     @property
     def mode(self) -> str:
@@ -74,15 +70,15 @@ class Cell:
 
     @property
     def seeds(self) -> list[int]:
-        return [_cfg(r).get("seed", 0) for r in self.runs]
+        return [config_of(r).get("seed", 0) for r in self.runs]
 
     @property
     def accs(self) -> list[float]:
-        return [float(_summary(r)["test_acc"]) for r in self.runs]
+        return [float(summary_of(r)["test_acc"]) for r in self.runs]
 
     @property
     def val_accs(self) -> list[float]:
-        return [float(_summary(r).get("best_val_acc") or 0.0) for r in self.runs]
+        return [float(summary_of(r).get("best_val_acc") or 0.0) for r in self.runs]
 
     @property
     def n(self) -> int:
@@ -102,11 +98,11 @@ class Cell:
 
     @property
     def findings(self) -> list[dict]:
-        return [f for r in self.runs for f in _summary(r).get("health") or []]
+        return [f for r in self.runs for f in summary_of(r).get("health") or []]
 
     @property
     def unhealthy_runs(self) -> int:
-        return sum(bool(_summary(r).get("health")) for r in self.runs)
+        return sum(bool(summary_of(r).get("health")) for r in self.runs)
 
     @property
     def healthy(self) -> bool:
@@ -124,7 +120,7 @@ class Cell:
 
 
 def setting_of(run: Mapping[str, Any]) -> tuple:
-    cfg = dict(_cfg(run))
+    cfg = dict(config_of(run))
     cfg["freeze_depth"] = depth_of(run) if cfg.get("mode") == "finetune" else None
     cfg["budget"] = budget_of(run)
     return tuple(sorted((k, repr(v)) for k, v in cfg.items() if k not in NOT_SETTINGS))
@@ -135,7 +131,7 @@ def one_comparison(runs: Iterable[Mapping[str, Any]] | None) -> list[Mapping[str
     done = sorted((r for r in runs or [] if reportable(r)), key=lambda r: str(r.get("created_at") or ""))
     if not done:
         return []
-    key = lambda r: (_cfg(r).get("data"), _cfg(r).get("backbone"))  # noqa: E731
+    key = lambda r: (config_of(r).get("data"), config_of(r).get("backbone"))  # noqa: E731
     return [r for r in done if key(r) == key(done[-1])]
 
 
@@ -144,7 +140,7 @@ def cells(runs: Iterable[Mapping[str, Any]] | None) -> list[Cell]:
     its latest run."""
     by_setting: dict[tuple, dict[int, Mapping[str, Any]]] = {}
     for run in one_comparison(runs):
-        by_setting.setdefault(setting_of(run), {})[_cfg(run).get("seed", 0)] = run
+        by_setting.setdefault(setting_of(run), {})[config_of(run).get("seed", 0)] = run
     return [Cell(k, [v[s] for s in sorted(v)]) for k, v in by_setting.items()]
 
 

@@ -23,6 +23,11 @@ from tl_core.events import CancelToken, EpochMetrics, Event, Message, RunFinishe
 from tl_core.runs.store import RunStore
 
 
+def _from_event(event: str, name: str, default=None) -> property:
+    """A read-only field of the job's latest `event` (e.g. the epoch of the last StepProgress)."""
+    return property(lambda job: getattr(getattr(job, event), name) if getattr(job, event) is not None else default)
+
+
 @dataclass
 class Job:
     """One queued or running training, as its latest events: the worker stores what the engine sent and
@@ -48,49 +53,24 @@ class Job:
     def done(self) -> bool:
         return self.state.done
 
-    @property
-    def run_id(self) -> str | None:
-        return self.started.run_id if self.started else None
-
-    @property
-    def device(self) -> str | None:
-        return self.started.device if self.started else None
-
-    @property
-    def classes(self) -> list[str]:
-        return self.started.classes if self.started else []
+    # what the pages read, from the latest events (before an event: nothing yet)
+    run_id = _from_event("started", "run_id")
+    device = _from_event("started", "device")
+    classes = _from_event("started", "classes", [])
+    steps_per_epoch = _from_event("started", "steps_per_epoch", 0)
+    epoch = _from_event("last_step", "epoch", 0)
+    step = _from_event("last_step", "step", 0)
+    global_step = _from_event("last_step", "global_step", 0)
+    loss = _from_event("last_step", "loss")
+    eta_s = _from_event("last_step", "eta_s")
 
     @property
     def epochs(self) -> int:
         return self.started.epochs if self.started else self.config.epochs
 
     @property
-    def steps_per_epoch(self) -> int:
-        return self.started.steps_per_epoch if self.started else 0
-
-    @property
     def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch if self.started else 0
-
-    @property
-    def epoch(self) -> int:
-        return self.last_step.epoch if self.last_step else 0
-
-    @property
-    def step(self) -> int:
-        return self.last_step.step if self.last_step else 0
-
-    @property
-    def global_step(self) -> int:
-        return self.last_step.global_step if self.last_step else 0
-
-    @property
-    def loss(self) -> float | None:
-        return self.last_step.loss if self.last_step else None
-
-    @property
-    def eta_s(self) -> float | None:
-        return self.last_step.eta_s if self.last_step else None
+        return self.epochs * self.steps_per_epoch
 
     @property
     def history(self) -> list[dict]:

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
+from tl_core.records import config_of, summary_of
+
 #: A run whose best accuracy is within this of chance (1 / number of classes) learned nothing usable.
 CHANCE_MARGIN = 0.02
 
 
-def _cfg(run: Mapping[str, Any]) -> Mapping[str, Any]:
-    return run.get("config") or {}
-
-
-def _summary(run: Mapping[str, Any]) -> Mapping[str, Any]:
-    return run.get("summary") or {}
 
 
 def best_accuracy(run: Mapping[str, Any]) -> float | None:
     """The run's best validation accuracy (from its summary, else from its epochs)."""
-    best = _summary(run).get("best_val_acc")
+    best = summary_of(run).get("best_val_acc")
     if best is None:
         accs = [h.get("val_acc") for h in run.get("history") or [] if h.get("val_acc") is not None]
         best = max(accs) if accs else None
@@ -31,14 +27,14 @@ def best_accuracy(run: Mapping[str, Any]) -> float | None:
 
 
 def n_classes(run: Mapping[str, Any]) -> int | None:
-    classes = _summary(run).get("classes")
+    classes = summary_of(run).get("classes")
     return len(classes) if classes else None
 
 
 def health_findings(run: Mapping[str, Any]) -> list[dict]:
     """What is wrong with a run's result: the engine's own findings (`summary["health"]`) when it wrote any,
     else "at chance" when its best accuracy is within CHANCE_MARGIN of 1 / number of classes."""
-    summary = _summary(run)
+    summary = summary_of(run)
     if isinstance(summary.get("health"), list):
         return [f for f in summary["health"] if isinstance(f, Mapping) and f.get("code")]
     best, n = best_accuracy(run), n_classes(run)
@@ -63,7 +59,7 @@ def _newest_first(runs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 def best_run(runs: Sequence[Mapping[str, Any]], *, data: str | None, owner: str | None = None) -> str | None:
     """The run id Predict opens on: a completed run on `data`, the owner's before anyone else's, healthy before
     unhealthy, then the best validation accuracy (the newest on a tie)."""
-    done = [r for r in _newest_first(runs) if r.get("status") == "completed" and (data is None or _cfg(r).get("data") == data)]
+    done = [r for r in _newest_first(runs) if r.get("status") == "completed" and (data is None or config_of(r).get("data") == data)]
     if not done:
         return None
 
@@ -75,7 +71,7 @@ def best_run(runs: Sequence[Mapping[str, Any]], *, data: str | None, owner: str 
 
 def comparison_key(run: Mapping[str, Any]) -> tuple:
     """Runs that differ only in how they train (mode, depth, epochs...): the same data, split and backbone."""
-    cfg = _cfg(run)
+    cfg = config_of(run)
     return (cfg.get("data"), cfg.get("backbone"), cfg.get("labels_per_class"), cfg.get("val_per_class"),
             cfg.get("seed"))
 
