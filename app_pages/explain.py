@@ -11,7 +11,7 @@ from tl_core.runs.export import run_folder
 from ui import state
 
 st.title("Explain")
-st.markdown(
+IMAGES = (
     "**Where did the model look?** A *class activation map* (Grad-CAM, Selvaraju et al. 2017) takes the last "
     "convolutional block, the one closest to the decision, and asks for each of its feature maps how much a small "
     "increase would raise the score of a class; the maps that help are added up, weighted by that gradient. Red "
@@ -21,9 +21,18 @@ st.markdown(
     "looks at the background or at nothing in particular. A map is coarse (the block sees the image as a small "
     "grid), and a model can be right for the wrong reason: the map shows which pixels the decision used, not "
     "whether they are the object.")
+TEXTS = (
+    "**Which words decided?** *Integrated gradients* (Sundararajan et al. 2017) start from a sentence with every "
+    "word blanked out and add the words back a little at a time, adding up how much each one moves the model "
+    "towards a class; the shares add up to the whole change. A **frozen** encoder's scores show which words its "
+    "pretrained features already tell apart for this task, since only the new head learned; a **fine-tuned** "
+    "model's show what it came to weigh; a model trained **from scratch** on a few sentences often leans on "
+    "words that merely happened to come with a class in its training set. A word's score is about this sentence "
+    "and this model, not a rule about the word.")
 
 store = state.store()
 current = state.current_data()
+st.markdown(TEXTS if current.kind == "text" else IMAGES)
 done = store.list_runs(status="completed", with_history=False)
 groups = run_select.mode_groups(done, data=current.config_name) if current.config_name else []
 if not groups:

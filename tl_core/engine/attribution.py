@@ -16,12 +16,15 @@ one, in the word-embedding space. The token scores add up to log p(class | sente
 added to every logit, so a logit alone can move without changing any prediction.
 
 Both functions hook the model's modules while they run, so one lock serialises them: the app shares one loaded
-model between its sessions.
+model between its sessions. Inside it the weights stop asking for gradients (restored after): Grad-CAM needs the
+gradient of an activation, not of every weight.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +37,8 @@ from tl_core.inputs.images import resize_crop
 #: Interpolation steps of integrated gradients: the completeness gap is below 1% of the score change from ~20.
 IG_STEPS = 32
 _HOOKS = threading.Lock()
+#: model -> {image size: spatial blocks}: the shapes never change, and finding them costs a forward pass.
+_SPATIAL: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class AttributionError(UserError):
@@ -121,6 +126,24 @@ class TokenResult:
 
 
 # ---- images: Grad-CAM --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _explaining(model):
+    """The model alone (the lock), in eval mode, its weights without gradients (only the activations' gradients
+    are wanted: computing the weights' ones too doubles the cost); everything restored afterwards."""
+    with _HOOKS, torch.enable_grad():
+        was_training = model.training
+        wanted = [p for p in model.parameters() if p.requires_grad]
+        model.eval()
+        for p in wanted:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in wanted:
+                p.requires_grad_(True)
+            model.train(was_training)
+
+
 def _device(model) -> torch.device:
     return next(model.parameters()).device
 
@@ -140,6 +163,9 @@ def spatial_blocks(model) -> list[tuple[str, tuple[int, int]]]:
     a blank image, so every architecture answers the same way (VGG's fc blocks and ViT's token blocks drop out)."""
     _require(model, "vision")
     size = model.preprocess.image_size
+    known = _SPATIAL.get(model, {})
+    if size in known:
+        return list(known[size])
     sizes: dict[int, tuple[int, int]] = {}
     hooks = []
     for i, block in enumerate(model._blocks):
@@ -148,16 +174,15 @@ def spatial_blocks(model) -> list[tuple[str, tuple[int, int]]]:
                 sizes[i] = tuple(output.shape[-2:])
         hooks.append(block.forward.register_forward_hook(record))
     try:
-        with _HOOKS, torch.no_grad():
-            was_training = model.training
-            model.eval()
+        with _explaining(model), torch.no_grad():
             model.run_blocks(model.normalize(torch.zeros(1, 3, size, size, dtype=torch.uint8, device=_device(model))),
                              0, model.n_blocks)
-            model.train(was_training)
     finally:
         for h in hooks:
             h.remove()
-    return [(model._blocks[i].name, sizes[i]) for i in sorted(sizes)]
+    found = [(model._blocks[i].name, sizes[i]) for i in sorted(sizes)]
+    _SPATIAL.setdefault(model, {})[size] = found
+    return list(found)
 
 
 def cam_block(model) -> str:
@@ -218,18 +243,13 @@ def grad_cam(model, image: np.ndarray, classes: list[str], *, target: int | str 
         raise AttributionError(f"block '{block}' of {model.name} has no spatial output: choose one of "
                                f"{', '.join(spatial)}")
     seen = model_image(model, image)
-    x = model.normalize(torch.from_numpy(seen).permute(2, 0, 1)[None].to(_device(model)))
+    x = model.normalize(torch.from_numpy(seen).permute(2, 0, 1)[None].contiguous().to(_device(model)))
     layer = model._blocks[names.index(block)].forward
-    with _HOOKS, torch.enable_grad():
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                probs = torch.softmax(model(x).float(), dim=1)[0].cpu().numpy()
-            tgt = _class_index(target, classes, int(np.argmax(probs)))
-            cam = LayerGradCam(model, layer).attribute(x, target=tgt, relu_attributions=True).detach()
-        finally:
-            model.train(was_training)
+    with _explaining(model):
+        with torch.no_grad():
+            probs = torch.softmax(model(x).float(), dim=1)[0].cpu().numpy()
+        tgt = _class_index(target, classes, int(np.argmax(probs)))
+        cam = LayerGradCam(model, layer).attribute(x, target=tgt, relu_attributions=True).detach()
     size = seen.shape[0]
     up = F.interpolate(cam.float(), size=(size, size), mode="bilinear", align_corners=False)[0, 0].clamp_(min=0)
     heatmap = scale(up.cpu().numpy()).astype(np.float32)
@@ -269,20 +289,15 @@ def token_attributions(model, text: str, classes: list[str], *, target: int | st
     def log_probs(input_ids, attention_mask):
         return torch.log_softmax(model({"input_ids": input_ids, "attention_mask": attention_mask}).float(), dim=1)
 
-    with _HOOKS, torch.enable_grad():
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                lp = log_probs(ids, mask)[0]
-                probs = lp.exp().cpu().numpy()
-                tgt = _class_index(target, classes, int(np.argmax(probs)))
-                change = float(lp[tgt] - log_probs(baseline, mask)[0, tgt])
-            ig = LayerIntegratedGradients(log_probs, model.net.get_input_embeddings())
-            attr = ig.attribute(ids, baselines=baseline, additional_forward_args=(mask,), target=tgt, n_steps=steps,
-                                internal_batch_size=steps).detach()
-        finally:
-            model.train(was_training)
+    with _explaining(model):
+        with torch.no_grad():
+            lp = log_probs(ids, mask)[0]
+            probs = lp.exp().cpu().numpy()
+            tgt = _class_index(target, classes, int(np.argmax(probs)))
+            change = float(lp[tgt] - log_probs(baseline, mask)[0, tgt])
+        ig = LayerIntegratedGradients(log_probs, model.net.get_input_embeddings())
+        attr = ig.attribute(ids, baselines=baseline, additional_forward_args=(mask,), target=tgt, n_steps=steps,
+                            internal_batch_size=steps).detach()
     per_token = attr[0].sum(-1).float().cpu().numpy()
     keep = (~special).cpu().numpy()
     if fast:
