@@ -125,7 +125,7 @@ class TokenResult:
                 "completeness_gap": round(self.gap, 6), "truncated": self.truncated}
 
 
-# ---- images: Grad-CAM --------------------------------------------------------------------------------------------
+# ---- shared -------------------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _explaining(model):
     """The model alone (the lock), in eval mode, its weights without gradients (only the activations' gradients
@@ -157,6 +157,7 @@ def _require(model, family: str) -> None:
                                "explain a validation image instead (class activation map)")
 
 
+# ---- images: Grad-CAM --------------------------------------------------------------------------------------------
 def spatial_blocks(model) -> list[tuple[str, tuple[int, int]]]:
     """The blocks whose output is still an image-shaped map at the model's input size, with that map's size
     (MobileNetV2 at 64 px: ..., ('stage7', (2, 2)), ('head_conv', (2, 2))). Found by running the network once on
