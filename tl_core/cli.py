@@ -273,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_runs)
     from tl_core.runs.export import add_export_commands  # export, predict
     add_export_commands(sub)
+    from tl_core.runs.explain import add_explain_command
+    add_explain_command(sub)
     return p
 
 

@@ -67,7 +67,7 @@ def load_run_model(folder: Path, device: str | torch.device = "cpu") -> tuple[Tr
 
 def image_tensor(images: list[np.ndarray], size: int) -> torch.Tensor:
     """The exact resize the training data went through."""
-    return torch.cat([resize_crop(torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)[None], size)
+    return torch.cat([resize_crop(torch.from_numpy(np.array(im)).permute(2, 0, 1)[None], size)
                       for im in images])
 
 

@@ -7,8 +7,10 @@ overlays the completed runs of one comparison, and a run stuck at chance is flag
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
+from tl_core.config import MODES
 from tl_core.records import config_of, summary_of
 
 #: A run whose best accuracy is within this of chance (1 / number of classes) learned nothing usable.
@@ -83,3 +85,47 @@ def default_overlay(runs: Sequence[Mapping[str, Any]], limit: int = 6) -> list[s
         return []
     key = comparison_key(done[0])
     return [r["run_id"] for r in done if comparison_key(r) == key][:limit]
+
+
+# ---- Explain: the same model trained three ways, on the same validation items -------------------------------------
+def explain_key(run: Mapping[str, Any]) -> tuple:
+    """Runs whose validation items are the same images (the split's seed and size decide them; the labels per
+    class do not) on the same backbone: their maps of one validation image compare like with like."""
+    cfg = config_of(run)
+    return cfg.get("data"), cfg.get("backbone"), cfg.get("seed", 0), cfg.get("val_per_class", 20)
+
+
+@dataclass
+class ModeGroup:
+    """The newest completed run of each mode that shares one `explain_key`."""
+
+    data: str
+    backbone: str
+    seed: int
+    val_per_class: int
+    runs: dict[str, Mapping[str, Any]]  # mode -> run, in MODES order
+
+    @property
+    def missing(self) -> list[str]:
+        return [m for m in MODES if m not in self.runs]
+
+    @property
+    def newest(self) -> str:
+        return max(str(r.get("created_at") or "") for r in self.runs.values())
+
+
+def mode_groups(runs: Sequence[Mapping[str, Any]], *, data: str | None = None) -> list[ModeGroup]:
+    """Completed runs (on `data` when given) grouped by `explain_key`, the newest run of each mode kept; the groups
+    with the most modes first, then the newest. The classroom demo's seed-0 runs (frozen, fine-tuned, scratch) come
+    before its frozen-only seeds 1 and 2."""
+    groups: dict[tuple, dict[str, Mapping[str, Any]]] = {}
+    for r in _newest_first(runs):
+        if r.get("status") != "completed" or (data is not None and config_of(r).get("data") != data):
+            continue
+        mode = str(config_of(r).get("mode"))
+        if mode in MODES:
+            groups.setdefault(explain_key(r), {}).setdefault(mode, r)
+    out = [ModeGroup(*key, runs={m: found[m] for m in MODES if m in found}) for key, found in groups.items()]
+    out.sort(key=lambda g: g.newest, reverse=True)
+    out.sort(key=lambda g: len(g.runs), reverse=True)  # stable: the newest first among groups of one size
+    return out
