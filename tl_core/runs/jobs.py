@@ -161,7 +161,7 @@ class JobManager:
                 job.epoch, job.step, job.global_step = event.epoch, event.step, event.global_step
                 job.loss, job.elapsed_s, job.eta_s = event.loss, event.elapsed_s, event.eta_s
             elif isinstance(event, EpochMetrics):
-                job.history.append({k: v for k, v in event.__dict__.items() if k != "kind"})
+                job.history.append(event.row())
             elif isinstance(event, Message):
                 job.messages.append(event.text)
             elif isinstance(event, RunFinished):
