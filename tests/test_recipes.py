@@ -143,6 +143,14 @@ def test_adabn_changes_batchnorm_statistics_and_no_weight():
     unchanged = {n for n, p in model.named_parameters() if torch.equal(weights[n], p)}
     assert unchanged == set(weights) - head  # every backbone weight (and BatchNorm's scale and shift) kept
     assert any(isinstance(e, Message) and "52 BatchNorm layers adapted" in e.text for e in events)
+    # the known result for the first layer: the mean and (unbiased) variance of its input over the 50 training
+    # images, which fit in one batch
+    conv, norm = model.net.features[0][0], model.net.features[0][1]
+    with torch.no_grad():
+        h = conv(model.vision_input(prep.x_train)).float()
+    assert len(prep.x_train) <= training.EVAL_BATCH
+    assert torch.allclose(norm.running_mean, h.mean((0, 2, 3)), atol=1e-4)
+    assert torch.allclose(norm.running_var, h.var((0, 2, 3), unbiased=True), rtol=1e-3, atol=1e-4)
 
 
 # ---- the settings ---------------------------------------------------------------------------------------------
