@@ -289,7 +289,7 @@ def record_summary_rows(records: list[dict[str, Any]]) -> pd.DataFrame:
             "test acc": summary.get("test_acc"),  # empty for runs recorded before the test split existed
             "val acc": best,
             "health": (health.describe(findings) if findings else "ok") if r.get("status") == "completed" else "",
-            "mode": cfg.get("mode"),
+            "mode": f"{cfg.get('mode')} · {cfg['recipe']}" if cfg.get("recipe") else cfg.get("mode"),  # a preset too
             "k": k,
             "labels/class": cfg.get("labels_per_class"),  # empty = all
             "seed": cfg.get("seed", 0),
