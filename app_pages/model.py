@@ -5,7 +5,7 @@ import streamlit as st
 from tl_core.presentation import blocks as blocks_chart, plots
 from tl_core.inputs import shifts
 from tl_core.config import BUDGET_HELP, CONVERGE_MIN_STEPS, MODE_HELP, MODES, default_lr
-from ui import state
+from ui import recipes_view, state
 
 st.title("Model")
 
@@ -53,7 +53,7 @@ st.caption(info["description"])
 # ---- mode -----------------------------------------------------------------------------------------------
 state.seed_widget("mode", valid=lambda v: v in MODES)
 mode = st.radio("Mode", MODES, key="mode", format_func=plots.mode_label, horizontal=True,
-                captions=[MODE_HELP[m] for m in MODES])
+                captions=[MODE_HELP[m] for m in MODES], on_change=recipes_view.mode_changed)
 state.keep("mode")
 
 pretrained_mode = mode != "scratch"
@@ -66,6 +66,8 @@ if pretrained_mode:
                 help="The same architecture and mode, but starting from random weights: shows what pretraining adds.")
     state.keep("random_init")
 
+recipe, surgical_block = recipes_view.recipe_picker(info)
+
 # ---- freeze depth -----------------------------------------------------------------------------------
 st.subheader("Freeze depth")
 
@@ -75,6 +77,7 @@ def _slider_moved() -> None:
     if st.session_state.get("mode") != "finetune":
         st.session_state["mode"] = "finetune"
         state.set_setting("mode", "finetune")
+        recipes_view.mode_changed()
 
 
 state.seed_widget("freeze_depth", default=state.default_depth(n_blocks),
@@ -88,7 +91,9 @@ if mode != "finetune":
     st.caption(f"The freeze depth applies to fine-tuning; in {plots.mode_label(mode)} mode "
                + ("every block is frozen." if mode == "frozen" else "nothing is frozen."))
 
-plan = state.run_plan(info, n_classes, mode, depth)
+plan = state.run_plan(info, n_classes, mode, depth, recipe=recipe, surgical_block=surgical_block)
+for problem in plan.problems:
+    st.warning(problem)
 trainable, total, head = plan.trainable_params, plan.total_params, plan.head_params
 st.plotly_chart(blocks_chart.block_diagram(plan), width="stretch", key="block_diagram")
 m1, m2 = st.columns([1, 3])
@@ -99,6 +104,7 @@ m2.markdown(f"**{share:.1f}%** of {total:,} parameters train "
 m2.write(plan.sentence())
 if mode == "finetune":
     st.checkbox("Train the head first (LP-FT)", key="lp_ft", value=state.initial("lp_ft"),
+                on_change=recipes_view.lp_ft_changed,
                 help="Fit the new head on frozen features, then fine-tune: the pretrained blocks are not pushed "
                      "around by a random head's gradients, so they change less (Kumar et al. 2022). "
                      "Compare the 'What fine-tuning changed' chart of a run with and without it.")

@@ -28,13 +28,18 @@ else:
 
 if cfg is not None and info is not None:
     n_classes = len(choice.classes)
-    plan = state.run_plan(info, n_classes, cfg.mode, cfg.freeze_depth)
+    plan = state.run_plan(info, n_classes, cfg.mode, cfg.freeze_depth, recipe=cfg.recipe,
+                          surgical_block=cfg.surgical_block)
+    problems.extend(plan.problems)
     trainable, total = plan.trainable_params, plan.total_params
-    mode_text = plots.mode_label(cfg.mode) + (f" (k={cfg.freeze_depth})" if cfg.mode == "finetune" else "")
+    depth_text = f" (k={cfg.freeze_depth})" if cfg.mode == "finetune" and cfg.recipe != "surgical" else ""
+    mode_text = plots.mode_label(cfg.mode) + depth_text
     if cfg.mode != "scratch" and not cfg.pretrained:
         mode_text += ", random initialisation"
     if cfg.lp_ft:
         mode_text += ", head trained first on frozen features (LP-FT)"
+    if cfg.recipe and cfg.recipe != "lp-ft":
+        mode_text += f", recipe: {views.recipe_text(cfg.recipe)}"
     size = f"{cfg.image_size} px" if cfg.image_size else "auto"
     head_only = plan.head_only and not cfg.augment  # cached pooled features: a convex fit
     try:  # the split the run will use, so the numbers below are the ones it trains and scores on

@@ -167,6 +167,56 @@ def test_freeze_slider_changes_trainable_parameters():
     assert at.radio(key="mode").value == "scratch" and at.slider(key="freeze_depth").value == 7
 
 
+def _diagram_title(at: AppTest) -> str:
+    chart = next(c for c in at.get("plotly_chart") if "block_diagram" in c.proto.id)
+    return json.loads(chart.proto.spec)["layout"]["title"]["text"]
+
+
+def test_model_page_offers_the_recipes_and_they_survive_a_refresh():
+    at = go(new_app(), "model")
+    owner = at.session_state["owner"]
+    picker = at.selectbox(key="recipe")
+    assert picker.options == ["None: the mode and freeze depth alone",
+                              "LP-FT: linear probe, then fine-tune (Kumar et al. 2022)",
+                              "Gradual unfreezing (Howard & Ruder 2018)",
+                              "Discriminative learning rates (Howard & Ruder 2018)",
+                              "Surgical fine-tuning (Lee et al. 2023)",
+                              "BatchNorm adaptation (AdaBN) (Li et al. 2016)"]
+
+    picker.set_value("gradual").run()  # the preset sets what it implies, and the drawing shows it
+    assert at.radio(key="mode").value == "finetune" and at.slider(key="freeze_depth").value == 0
+    assert "Universal Language Model Fine-tuning" in texts(at) and "slanted triangular" in texts(at)
+    assert _diagram_title(at).startswith("Gradual unfreezing (ULMFiT)")
+
+    at.selectbox(key="recipe").set_value("adabn").run()
+    assert at.radio(key="mode").value == "frozen" and _diagram_title(at).startswith("AdaBN: all 9 blocks frozen")
+    assert "Revisiting Batch Normalization" in texts(at)
+
+    at.selectbox(key="recipe").set_value("lp-ft").run()
+    assert at.radio(key="mode").value == "finetune" and at.checkbox(key="lp_ft").value
+    at.checkbox(key="lp_ft").uncheck().run()  # unticking LP-FT drops the LP-FT preset
+    assert at.selectbox(key="recipe").value == "none"
+
+    at.selectbox(key="recipe").set_value("surgical").run()
+    assert at.selectbox(key="surgical_block").value == 8  # the last block unless chosen
+    at.selectbox(key="surgical_block").set_value(3).run()
+    assert _diagram_title(at) == "Surgical fine-tuning: only stage3 of 9 blocks trains, with the new head"
+    assert metric(at, "Trainable parameters") == f"{39_696 + 1280 * 10 + 10:,}"
+    go(at, "train")
+    summary = texts(at)
+    assert "recipe: Surgical fine-tuning (Lee et al. 2023)" in summary and "(k=" not in summary
+    assert "Only stage3 and the new head train" in summary and not at.error
+
+    again = go(new_app(s=owner), "model")  # a refresh keeps the preset and its block
+    assert again.selectbox(key="recipe").value == "surgical" and again.selectbox(key="surgical_block").value == 3
+    go(again, "train")
+    assert texts(again) == summary
+
+    go(again, "model")
+    again.radio(key="mode").set_value("frozen").run()  # a mode the recipe cannot use drops the recipe
+    assert again.selectbox(key="recipe").value == "none" and not again.warning
+
+
 # ---- a refresh, a second tab, the session URL elsewhere --------------------------------------------------------
 def test_refresh_restores_settings_and_upload():
     at = go(new_app(), "data")

@@ -26,3 +26,10 @@ def test_run_table_leads_with_the_run_and_its_accuracy():
     assert row["health"] == "90% predicted as one class" and row["seed"] == 0
     assert views.SHOWN_COLUMNS == list(df.columns)[:13] and "final val acc" in df.columns  # the CSV keeps it
     assert all(s.icon.startswith(":material/") for s in JobState)  # no emoji: they need an emoji font
+
+
+def test_run_table_names_a_runs_recipe_beside_its_mode():
+    record = {"run_id": "abc", "status": "completed", "history": [],
+              "config": {"mode": "finetune", "recipe": "gradual", "freeze_depth": 0}, "summary": {}}
+    assert views.record_summary_rows([record]).iloc[0]["mode"] == "finetune · gradual"
+    assert "Gradual unfreezing (Howard & Ruder 2018)" in views.describe_config(record["config"])

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from tl_core.config import IMAGE_SHIFTS
+from tl_core.config import IMAGE_SHIFTS, RECIPES
 from tl_core.errors import UserError
 from tl_core.records import RunSummary
 
@@ -85,8 +85,9 @@ class _ProgressBar:
 def _config_from_args(args):
     from tl_core.config import TrainConfig
 
-    return TrainConfig(data=args.data, backbone=args.backbone, mode=args.mode, freeze_depth=args.freeze_depth,
-                       lp_ft=args.lp_ft, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+    mode = args.mode or (RECIPES[args.recipe] if args.recipe else "frozen")  # a recipe implies its mode
+    return TrainConfig(data=args.data, backbone=args.backbone, mode=mode, freeze_depth=args.freeze_depth,
+                       lp_ft=args.lp_ft, recipe=args.recipe, surgical_block=args.surgical_block, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        image_size=args.image_size,
                        labels_per_class=args.labels_per_class, val_per_class=args.val_per_class,
                        test_per_class=args.test_per_class, budget=args.budget, ood_shift=args.ood_shift,
@@ -100,9 +101,9 @@ def cmd_train(args) -> int:
     from tl_core.runs.store import RunStore
     from tl_core.engine.training import train
 
-    if args.mode != "finetune" and args.freeze_depth not in (None, 0):
-        return _fail(f"--freeze-depth only applies to --mode finetune (got --mode {args.mode})")
     config = _config_from_args(args)
+    if config.mode != "finetune" and args.freeze_depth not in (None, 0):
+        return _fail(f"--freeze-depth only applies to --mode finetune (got --mode {config.mode})")
     cancel = CancelToken()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
     try:
@@ -114,13 +115,15 @@ def cmd_train(args) -> int:
         print(f"cancelled: run {result.run_id} recorded as cancelled", file=sys.stderr)
         return 130
     s = result.summary
-    out = {"run_id": result.run_id, "backbone": config.backbone, "mode": config.mode, "store": str(store.path),
+    out = {"run_id": result.run_id, "backbone": config.backbone, "mode": config.mode, "recipe": config.recipe,
+           "store": str(store.path),
            "classes": result.classes, "history": result.history,
            **{k: s.get(k) for k in SUMMARY_KEYS}}
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"run {result.run_id}: test acc {out['test_acc']:.3f} at epoch {out['selected_epoch']} (chosen on validation: "
+    recipe = f" ({config.recipe})" if config.recipe else ""
+    print(f"run {result.run_id}{recipe}: test acc {out['test_acc']:.3f} at epoch {out['selected_epoch']} (chosen on validation: "
           f"{out['best_val_acc']:.3f}), {out['ood_shift']} shift {out['ood_acc']:.3f}, {out['wall_s']:.1f}s on "
           f"{out['device']} (stored in {store.path})")
     for finding in out["health"] or []:
@@ -218,10 +221,17 @@ def cmd_sweep(args) -> int:
 def _add_train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--data", required=True, help="builtin:animals | builtin:digits | builtin:sentiment | folder | .zip | .csv")
     t.add_argument("--backbone", required=True)
-    t.add_argument("--mode", choices=["frozen", "finetune", "scratch"], default="frozen")
+    t.add_argument("--mode", choices=["frozen", "finetune", "scratch"], default=None,
+                   help="default: the mode --recipe implies, else frozen")
     t.add_argument("--freeze-depth", type=int, default=None, help="finetune: freeze the first K blocks (0 = train all)")
     t.add_argument("--lp-ft", action="store_true",
                    help="finetune: train the new head on frozen features first (LP-FT, Kumar et al. 2022)")
+    t.add_argument("--recipe", choices=list(RECIPES), default=None,
+                   help="a classic recipe: lp-ft (Kumar et al. 2022); gradual unfreezing and discriminative learning "
+                        "rates (ULMFiT, Howard & Ruder 2018); surgical: one block (Lee et al. 2023, with "
+                        "--surgical-block); adabn: BatchNorm statistics re-estimated, backbone frozen (Li et al. 2016)")
+    t.add_argument("--surgical-block", type=int, default=None,
+                   help="--recipe surgical: the index of the one block that trains (0 = the first; see `backbones`)")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--lr", type=float, default=None,
                    help="default: 1e-3 finetune; scratch 1e-2 (vision) or 1e-3 (text); frozen heads are fitted by L-BFGS")

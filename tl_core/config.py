@@ -78,6 +78,16 @@ BUDGET_HELP = {
 CONVERGE_MIN_STEPS = 400
 CONVERGE_MAX_EPOCHS = 300
 
+#: The classic fine-tuning recipes, offered as presets: name -> the mode each implies. Their papers, what each
+#: trains and the numbers they set are in tl_core.engine.recipes; the run plan (tl_core.engine.plan) applies them.
+RECIPES: dict[str, str] = {
+    "lp-ft": "finetune",  # Kumar et al. 2022: the head first on frozen features, then fine-tune (= lp_ft=True)
+    "gradual": "finetune",  # ULMFiT (Howard & Ruder 2018): one more block each epoch, slanted triangular rate
+    "discriminative": "finetune",  # ULMFiT: each lower block at the rate of the one above / 2.6
+    "surgical": "finetune",  # Lee et al. 2023: tune one chosen block only
+    "adabn": "frozen",  # Li et al. 2016: BatchNorm statistics re-estimated on the target data, backbone frozen
+}
+
 
 def default_lr(mode: str, family: str = "vision") -> float:
     """The learning rate a mode gets unless one is set (measured on the built-in sets, see README)."""
@@ -91,6 +101,8 @@ class TrainConfig:
     mode: str = "frozen"
     freeze_depth: int | None = None  # finetune only: the first K blocks stay frozen (0 = everything trains)
     lp_ft: bool = False  # finetune only: train the new head on frozen features first (LP-FT, Kumar et al. 2022)
+    recipe: str | None = None  # one of RECIPES, or None: the mode and freeze depth alone decide what trains
+    surgical_block: int | None = None  # recipe "surgical": the index of the one block that trains
     epochs: int = 10
     lr: float | None = None  # None -> default_lr(mode, family)
     batch_size: int = 32
@@ -107,6 +119,12 @@ class TrainConfig:
     max_length: int = 64  # text: tokens per example
     text_column: str | None = None
     label_column: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.recipe in ("", "none"):
+            self.recipe = None
+        if self.recipe == "lp-ft":  # the preset and the flag are one setting: stored runs say both
+            self.lp_ft = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,9 +156,33 @@ class TrainConfig:
             raise ConfigError("--labels-per-class must be at least 1")
         if self.lr is not None and not 0 < self.lr < 10:
             raise ConfigError(f"--lr {self.lr} is out of range: try 1e-3")
+        self._validate_recipe()
         if self.lp_ft and self.mode != "finetune":
             raise ConfigError(f"--lp-ft only applies to --mode finetune (got --mode {self.mode})")
         if self.freeze_depth is not None and self.freeze_depth < 0:
             raise ConfigError("--freeze-depth must be 0 or more")
         if self.image_size is not None and not 8 <= self.image_size <= 1024:
             raise ConfigError("--image-size must be between 8 and 1024")
+
+    def _validate_recipe(self) -> None:
+        """A recipe implies a mode; surgical fine-tuning needs its block (its range is checked by the run plan,
+        which knows the backbone's blocks)."""
+        if self.recipe is not None:
+            if self.recipe not in RECIPES:
+                raise ConfigError(f"unknown recipe '{self.recipe}': use one of {', '.join(RECIPES)}")
+            want = RECIPES[self.recipe]
+            if self.mode != want:
+                does = "fine-tunes" if want == "finetune" else "keeps the backbone frozen"
+                raise ConfigError(f"--recipe {self.recipe} {does}: use --mode {want} with it, or leave --mode out "
+                                  f"(got --mode {self.mode})")
+        if self.recipe == "surgical":
+            if self.surgical_block is None:
+                raise ConfigError("--recipe surgical tunes one block: choose it with --surgical-block K "
+                                  "(0 = the first block; `python -m tl_core backbones` lists them)")
+            if self.surgical_block < 0:
+                raise ConfigError(f"--surgical-block must be 0 or more (got {self.surgical_block})")
+            if self.freeze_depth not in (None, 0):
+                raise ConfigError("--freeze-depth does not apply to --recipe surgical: it tunes the --surgical-block "
+                                  "alone and freezes every other block")
+        elif self.surgical_block is not None:
+            raise ConfigError("--surgical-block only applies to --recipe surgical")

@@ -74,7 +74,12 @@ class EpochMetrics:
     val_loss: float
     val_acc: float
     seconds: float
+    trainable_blocks: list[str] | None = None  # gradual unfreezing: the blocks that trained this epoch (and the head)
     kind: Literal["epoch_metrics"] = "epoch_metrics"
+
+    def row(self) -> dict:
+        """The run history's row for this epoch (`trainable_blocks` only where a recipe changes them by epoch)."""
+        return {k: v for k, v in asdict(self).items() if k != "kind" and not (k == "trainable_blocks" and v is None)}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 import streamlit as st
 
-from tl_core.config import TrainConfig, default_lr
+from tl_core.config import RECIPES, Mode, TrainConfig, default_lr
 from tl_core.engine.plan import RunPlan, plan_run
 from tl_core.errors import UserError
 from tl_core.runs.jobs import JobManager
@@ -57,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     "max_length": 64,
     "augment": False,
     "lp_ft": False,
+    "recipe": "none",  # a preset from tl_core.engine.recipes (ui/recipes_view.py), "none" for plain settings
+    "surgical_block": None,  # recipe "surgical": the block it tunes (None -> the last block)
     "budget": "auto",  # auto: to convergence from scratch, the epochs set otherwise
     "ood_shift": "blur",
 }
@@ -463,9 +465,24 @@ def effective_lr(mode: str, family: str = "vision") -> float:
     return default_lr(mode, family) if v in (None, "auto") else float(v)
 
 
-def run_plan(info: dict, n_classes: int, mode: str, depth: int | None) -> RunPlan:
+def run_plan(info: dict, n_classes: int, mode: str, depth: int | None, *, recipe: str | None = None,
+             surgical_block: int | None = None) -> RunPlan:
     """What trains, from describe() alone (no model is built): the same plan `training.prepare` checks."""
-    return plan_run(mode, depth, info, max(n_classes, 2))
+    return plan_run(mode, depth, info, max(n_classes, 2), recipe=recipe, surgical_block=surgical_block)
+
+
+def recipe() -> str | None:
+    """The chosen recipe preset, None for plain settings."""
+    v = get("recipe")
+    return v if v in RECIPES else None
+
+
+def surgical_block(n_blocks: int) -> int | None:
+    """The block surgical fine-tuning tunes (the last one unless chosen); None without that recipe."""
+    if recipe() != "surgical":
+        return None
+    v = get("surgical_block")
+    return n_blocks - 1 if v is None else int(v)
 
 
 def build_config(choice: DataChoice) -> TrainConfig:
@@ -478,12 +495,21 @@ def build_config(choice: DataChoice) -> TrainConfig:
     if info.get("fixed_image_size"):
         image_size = info["fixed_image_size"]
     lr = get("lr")
+    preset = recipe()
+    if preset is not None and RECIPES[preset] != mode:
+        from tl_core.engine.recipes import CATALOGUE
+        from tl_core.errors import ConfigError
+
+        raise ConfigError(f"The recipe {CATALOGUE[preset].title} needs the mode {Mode(RECIPES[preset]).label}: "
+                          "pick it on the Model page, or choose no recipe.")
     cfg = TrainConfig(
         data=choice.config_name or DEFAULT_DATA,
         backbone=backbone,
         mode=mode,
-        freeze_depth=freeze_depth(n_blocks) if mode == "finetune" else None,
+        freeze_depth=freeze_depth(n_blocks) if mode == "finetune" and preset != "surgical" else None,
         lp_ft=bool(get("lp_ft")) and mode == "finetune",
+        recipe=preset,
+        surgical_block=surgical_block(n_blocks),
         epochs=int(get("epochs")),
         lr=None if lr in (None, "auto") else float(lr),
         batch_size=int(get("batch_size")),

@@ -85,13 +85,23 @@ def progress_value(job: Job) -> float:
 
 def describe_config(cfg: dict) -> str:
     mode = plots.mode_label(cfg.get("mode"))
-    if cfg.get("mode") == "finetune" and cfg.get("freeze_depth") is not None:
+    if cfg.get("mode") == "finetune" and cfg.get("freeze_depth") is not None and cfg.get("recipe") != "surgical":
         mode += f" (k={cfg['freeze_depth']})"
     if cfg.get("lp_ft"):
         mode += " after LP"
+    if cfg.get("recipe") and cfg.get("recipe") != "lp-ft":
+        mode += f", {recipe_text(cfg['recipe'])}"
     lpc = cfg.get("labels_per_class")
     return (f"{cfg.get('data')} · {cfg.get('backbone')} · {mode} · "
             f"{'all' if lpc is None else lpc} labels/class · {cfg.get('epochs')} epochs")
+
+
+def recipe_text(name: str) -> str:
+    """"Gradual unfreezing (Howard & Ruder 2018)": a run's recipe in the words the Model page used."""
+    from tl_core.engine import recipes
+
+    recipe = recipes.get(name)
+    return recipe.label if recipe else name
 
 
 def render_health(summary: RunSummary) -> None:
@@ -276,7 +286,7 @@ def record_summary_rows(records: list[dict[str, Any]]) -> pd.DataFrame:
             "test acc": summary.get("test_acc"),  # empty for runs recorded before the test split existed
             "val acc": best,
             "health": (health.describe(findings) if findings else "ok") if r.get("status") == "completed" else "",
-            "mode": cfg.get("mode"),
+            "mode": f"{cfg.get('mode')} · {cfg['recipe']}" if cfg.get("recipe") else cfg.get("mode"),  # a preset too
             "k": k,
             "labels/class": cfg.get("labels_per_class"),  # empty = all
             "seed": cfg.get("seed", 0),

@@ -432,6 +432,50 @@ def test_model_freeze_slider(new_context, app_url):
     shot(page, "model")
 
 
+# ---- 3b. Model: a recipe preset, drawn, trained from the Train page, kept across a refresh ----------------------
+def pick_select(page: Page, key: str, text: str) -> None:
+    """Choose the option of selectbox `key` that contains `text` (Streamlit 1.67: a react-aria combobox)."""
+    box = page.locator(f".st-key-{key} input[role='combobox']")
+    if text in box.input_value():
+        return
+    box.click()  # opens the list, unless the click's blur of another widget reran the page and closed it
+    listbox = page.get_by_role("listbox")
+    try:
+        expect(listbox).to_be_visible(timeout=2000)
+    except AssertionError:
+        box.press("ArrowDown")
+    option = listbox.get_by_role("option").filter(has_text=text).first
+    script_done(page, option.click)
+    expect(box).to_have_value(re.compile(re.escape(text)))
+
+
+def test_model_recipe_presets(new_context, app_url):
+    page = new_page(new_context)
+    owner = open_app(page, app_url)
+    configure(page, **TINY)
+    pick_select(page, "recipe", "Gradual unfreezing")
+    expect(page.get_by_text("Universal Language Model Fine-tuning").first).to_be_visible()
+    expect(chart(page, "block_diagram")).to_contain_text("Gradual unfreezing (ULMFiT)")
+    expect(chart(page, "block_diagram")).to_contain_text("from epoch 2")
+    expect(page.locator(".st-key-mode label").filter(has_text="Fine-tune").locator("input")).to_be_checked()
+    settle(page)
+    shot(page, "recipes")
+
+    pick_select(page, "recipe", "BatchNorm adaptation (AdaBN)")  # the Train page runs the preset
+    expect(chart(page, "block_diagram")).to_contain_text("AdaBN: all 9 blocks frozen")
+    nav(page, "train", "Train")
+    expect(page.get_by_text("recipe: BatchNorm adaptation (AdaBN)").first).to_be_visible()
+    start_training(page)
+    run_id = wait_completed(page, TINY["epochs"])
+    header = page.get_by_text(re.compile(rf"Run {run_id} —")).first.inner_text()
+    assert "BatchNorm adaptation (AdaBN)" in header, header
+
+    open_app(page, app_url, "model", owner=owner)  # a refresh keeps the preset
+    expect(page.locator(".st-key-recipe input[role='combobox']")).to_have_value(
+        re.compile(re.escape("BatchNorm adaptation (AdaBN)")))
+    expect(chart(page, "block_diagram")).to_contain_text("AdaBN: all 9 blocks frozen")
+
+
 # ---- 4. Train: a tiny run to the end, then a longer one cancelled ----------------------------------------------
 def test_train_run_and_cancel(new_context, app_url, shared):
     page = new_page(new_context)

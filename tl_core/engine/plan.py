@@ -8,6 +8,10 @@ Model page, the block drawing, the sentences, the Train page and `training.prepa
 
 The new head is always its own entry, after every backbone block: a linear layer from the backbone's pooled
 features to the classes. It is never recognised by a block's name.
+
+A recipe (tl_core.engine.recipes) refines the answer: gradual unfreezing says from which epoch each block trains,
+discriminative rates give each block its own learning rate, surgical fine-tuning trains one block between frozen
+ones, and AdaBN re-estimates the frozen blocks' BatchNorm statistics.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tl_core.config import Mode
+from tl_core.config import BACKBONE_LR_FACTOR, Mode
+from tl_core.engine import recipes
 
 HEAD_NAME = "new head"
 
@@ -25,7 +30,9 @@ HEAD_NAME = "new head"
 class BlockPlan:
     name: str
     params: int
-    frozen: bool
+    frozen: bool  # never trains in this run
+    unfreeze_epoch: int = 1  # the first epoch (1-based) in which it trains: later than 1 under gradual unfreezing
+    lr_factor: float = 1.0  # its learning rate / the new head's
 
 
 @dataclass(frozen=True)
@@ -41,10 +48,33 @@ class RunPlan:
     image_size: int | None = None
     max_length: int | None = None
     problems: tuple[str, ...] = field(default=())
+    recipe: str | None = None  # a name in tl_core.config.RECIPES
 
     @property
     def n_blocks(self) -> int:
         return len(self.blocks)
+
+    @property
+    def frozen_indices(self) -> list[int]:
+        """The blocks that never train: a prefix [0, depth), plus the blocks after the one surgical fine-tuning tunes."""
+        return [i for i, b in enumerate(self.blocks) if b.frozen]
+
+    @property
+    def gradual(self) -> bool:
+        return self.recipe == "gradual"
+
+    @property
+    def adapts_batchnorm(self) -> bool:
+        """AdaBN: the frozen blocks' BatchNorm statistics are re-estimated on the training items before training."""
+        return self.recipe == "adabn"
+
+    def depth_at(self, epoch: int) -> int:
+        """The freeze depth in `epoch` (1-based): `depth` throughout, except under gradual unfreezing."""
+        return recipes.depth_at(epoch, self.n_blocks, self.depth) if self.gradual else self.depth
+
+    def trainable_at(self, epoch: int) -> list[str]:
+        """The blocks that train in `epoch` (1-based), bottom first; the new head always trains."""
+        return [b.name for b in self.blocks if not b.frozen and b.unfreeze_epoch <= epoch]
 
     @property
     def frozen_blocks(self) -> list[str]:
@@ -82,6 +112,8 @@ class RunPlan:
     def sentence(self) -> str:
         """One line: "Blocks stem…stage2 frozen, stage3…head_conv and the new head train." """
         frozen, train = self.frozen_blocks, self.trainable_blocks
+        if self.recipe in _RECIPE_SENTENCES and not self.problems:
+            return _RECIPE_SENTENCES[self.recipe](self)
         if not frozen:
             start = "from random initialisation" if self.mode is Mode.SCRATCH else "from the pretrained weights"
             return f"No blocks frozen: {_span(train + [HEAD_NAME])} all train {start}."
@@ -97,6 +129,37 @@ def _span(names: Sequence[str]) -> str:
     return f"{names[0]}…{names[-1]}"
 
 
+def _gradual_sentence(plan: RunPlan) -> str:
+    train = plan.trainable_blocks
+    last = max(b.unfreeze_epoch for b in plan.blocks if not b.frozen)
+    floor = f" ({_span(plan.frozen_blocks)} stay frozen)" if plan.frozen_blocks else ""
+    return (f"Epoch 1 trains only the {HEAD_NAME}; each later epoch unfreezes one more block, from {train[-1]} "
+            f"down to {train[0]}{floor}: all {len(train)} train from epoch {last}.")
+
+
+def _discriminative_sentence(plan: RunPlan) -> str:
+    train = [b for b in plan.blocks if not b.frozen]
+    divisor, k = recipes.DISCRIMINATIVE_DIVISOR, plan.n_blocks - plan.depth
+    frozen = f"Blocks {_span(plan.frozen_blocks)} frozen; " if plan.frozen_blocks else ""
+    return (f"{frozen}{_span([b.name for b in train])} and the {HEAD_NAME} train, each block at the rate of the "
+            f"one above / {divisor:g}: from lr/{divisor:g} for {train[-1].name} to lr/{divisor:g}^{k} "
+            f"(lr × {train[0].lr_factor:.2g}) for {train[0].name}.")
+
+
+def _surgical_sentence(plan: RunPlan) -> str:
+    (tuned,) = plan.trainable_blocks
+    return f"Only {tuned} and the {HEAD_NAME} train; every other block stays frozen, the ones after {tuned} too."
+
+
+def _adabn_sentence(plan: RunPlan) -> str:
+    return (f"Blocks {_span(plan.frozen_blocks)} frozen, their BatchNorm statistics re-estimated on your training "
+            f"items (AdaBN); only the {HEAD_NAME} trains.")
+
+
+_RECIPE_SENTENCES = {"gradual": _gradual_sentence, "discriminative": _discriminative_sentence,
+                     "surgical": _surgical_sentence, "adabn": _adabn_sentence}
+
+
 def resolve_depth(mode: Mode | str, freeze_depth: int | None, n_blocks: int) -> int:
     """Frozen: every block; from scratch: none; fine-tune: the first `freeze_depth` (clamped by `plan_run`)."""
     mode = Mode(mode)
@@ -108,7 +171,8 @@ def resolve_depth(mode: Mode | str, freeze_depth: int | None, n_blocks: int) -> 
 
 
 def plan_run(mode: Mode | str, freeze_depth: int | None, info: Mapping[str, Any], n_classes: int, *,
-             image_size: int | None = None, max_length: int | None = None) -> RunPlan:
+             image_size: int | None = None, max_length: int | None = None, recipe: str | None = None,
+             surgical_block: int | None = None, pretrained: bool = True) -> RunPlan:
     """The plan from the settings and `backbones.describe()`: no weights are read, no model is built."""
     mode = Mode(mode)
     names, counts = list(info["blocks"]), [int(c) for c in info["block_params"]]
@@ -120,8 +184,31 @@ def plan_run(mode: Mode | str, freeze_depth: int | None, info: Mapping[str, Any]
         depth = max(0, min(depth, n_blocks))
     if n_classes < 2:
         problems.append(f"a classifier needs at least 2 classes, the data has {n_classes}")
-    blocks = tuple(BlockPlan(n, c, i < depth) for i, (n, c) in enumerate(zip(names, counts)))
+    frozen = [i < depth for i in range(n_blocks)]
+    unfreeze = [1] * n_blocks
+    factor = 1.0 if mode is Mode.SCRATCH or not pretrained else BACKBONE_LR_FACTOR
+    factors = [factor] * n_blocks
+    if recipe == "surgical":
+        if surgical_block is None or not 0 <= surgical_block < n_blocks:
+            problems.append(f"surgical block {surgical_block} is out of range for {info['name']}: use 0..{n_blocks - 1} "
+                            f"({', '.join(f'{i} {n}' for i, n in enumerate(names))})")
+        else:
+            depth = surgical_block  # the frozen prefix; the blocks after the tuned one are frozen too
+            frozen = [i != surgical_block for i in range(n_blocks)]
+    elif recipe == "gradual":
+        if depth >= n_blocks:
+            problems.append(f"gradual unfreezing needs a freeze depth below {n_blocks}: blocks at or above it unfreeze")
+        unfreeze = [recipes.unfreeze_epoch(i, n_blocks) for i in range(n_blocks)]
+    elif recipe == "discriminative":
+        if depth >= n_blocks:
+            problems.append(f"discriminative learning rates need a freeze depth below {n_blocks}: some block must train")
+        factors = [recipes.discriminative_factor(i, n_blocks) for i in range(n_blocks)]
+    elif recipe == "adabn" and not info.get("batchnorm_layers"):
+        problems.append(f"AdaBN re-estimates BatchNorm statistics, and {info['name']} has no BatchNorm layers "
+                        "(it normalises with LayerNorm): pick a convolutional backbone such as mobilenet_v2")
+    blocks = tuple(BlockPlan(n, c, f, u, r) for n, c, f, u, r in zip(names, counts, frozen, unfreeze, factors))
     head = int(info["feature_dim"]) * n_classes + n_classes
     return RunPlan(info["name"], info["family"], mode, depth, blocks, head,
                    image_size=image_size if info["family"] == "vision" else None,
-                   max_length=max_length if info["family"] == "text" else None, problems=tuple(problems))
+                   max_length=max_length if info["family"] == "text" else None, problems=tuple(problems),
+                   recipe=recipe)

@@ -27,14 +27,21 @@ def trained_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm
             and any(p.requires_grad for p in m.parameters(recurse=False))]
 
 
+def all_batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """Every BatchNorm layer that keeps running statistics, frozen or not: what AdaBN (Li et al. 2016) re-estimates."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
 @torch.no_grad()
-def recompute(model: nn.Module, batches: Iterable, forward: Callable[[object], object]) -> int:
-    """Reset and re-estimate the statistics of `trained_batchnorms(model)` from `forward(batch)` over `batches`.
+def recompute(model: nn.Module, batches: Iterable, forward: Callable[[object], object],
+              norms: list[nn.modules.batchnorm._BatchNorm] | None = None) -> int:
+    """Reset and re-estimate the statistics of `norms` (default `trained_batchnorms(model)`) from `forward(batch)`
+    over `batches`.
 
     Only those layers run in training mode (dropout and everything else stay in eval mode). Returns how many layers
     were re-estimated (0: nothing to do, and nothing ran).
     """
-    norms = trained_batchnorms(model)
+    norms = trained_batchnorms(model) if norms is None else norms
     if not norms:
         return 0
     was_training = model.training

@@ -25,15 +25,15 @@ from torch import nn
 
 from tl_core.models import backbones
 from tl_core.inputs import data, shifts
-from tl_core.engine import head_fit, health, precise_bn
-from tl_core.config import (BACKBONE_LR_FACTOR, BUDGET_HELP, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, TrainConfig)
+from tl_core.engine import head_fit, health, precise_bn, recipes
+from tl_core.config import (BUDGET_HELP, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, TrainConfig)
 from tl_core.device import configure_cpu_threads, pick_device
 from tl_core.errors import ConfigError
 from tl_core.records import RunSummary
 from tl_core.events import (CancelToken, Cancelled, EpochMetrics, Event, EventHandler, Message, RunFinished, RunStarted,
                      StepProgress)
 from tl_core.engine.metrics import classification_report
-from tl_core.engine.plan import RunPlan, plan_run
+from tl_core.engine.plan import HEAD_NAME, RunPlan, plan_run
 
 #: Long runs (a from-scratch baseline on a few labels trains for a hundred short epochs) are evaluated about this
 #: many times: each evaluation re-estimates BatchNorm and scores validation, which would otherwise cost more than
@@ -125,13 +125,14 @@ def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepare
         configure_cpu_threads()
     resolve(config, ds)
     plan = plan_run(config.mode, config.freeze_depth, backbones.describe(config.backbone), len(ds.classes),
-                    image_size=config.image_size, max_length=config.max_length)
+                    image_size=config.image_size, max_length=config.max_length, recipe=config.recipe,
+                    surgical_block=config.surgical_block, pretrained=config.pretrained)
     if plan.problems:
         raise ConfigError(plan.problems[0])
     model = backbones.build(config.backbone, n_classes=len(ds.classes), pretrained=config.pretrained and config.mode != "scratch",
                             seed=config.seed, image_size=config.image_size, max_length=config.max_length)
     depth = plan.depth
-    model.freeze(depth)
+    model.freeze_blocks(plan.frozen_indices)
     _check_plan(plan, model)
     if config.lp_ft:  # the head is fitted to features made with the running statistics: keep them (Keras does too)
         model.batchnorm_inference = True
@@ -288,15 +289,41 @@ def settle_batchnorm(stepper: Stepper, x_train) -> int:
 
 
 def make_optimizer(prep: Prepared) -> torch.optim.Optimizer:
-    """AdamW; pretrained blocks get BACKBONE_LR_FACTOR x the head's rate (scratch trains all at one rate)."""
+    """AdamW, one parameter group per block that may train, at the rate the plan gives it: pretrained blocks
+    BACKBONE_LR_FACTOR x the head's (scratch trains all at one rate), or discriminative rates by depth.
+    Each group names its block ("block"; the head is HEAD_NAME)."""
     lr = prep.config.effective_lr(prep.model.family)
-    backbone_lr = lr if prep.config.mode == "scratch" or not prep.config.pretrained else lr * BACKBONE_LR_FACTOR
     groups = []
-    for block, params in prep.model.param_groups().items():
+    for block, params in sorted(prep.model.param_groups().items()):
         params = [p for p in params if p.requires_grad]
         if params:
-            groups.append({"params": params, "lr": lr if block == -1 else backbone_lr})
+            name = HEAD_NAME if block == -1 else prep.plan.blocks[block].name
+            factor = 1.0 if block == -1 else prep.plan.blocks[block].lr_factor
+            groups.append({"params": params, "lr": lr * factor, "block": name})
     return torch.optim.AdamW(groups, weight_decay=1e-4)
+
+
+def make_scheduler(prep: Prepared, opt: torch.optim.Optimizer, total_steps: int):
+    """Cosine decay over the run; gradual unfreezing (ULMFiT) uses the slanted triangular rate instead."""
+    if prep.plan.gradual:
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: recipes.slanted_triangular(step, total_steps))
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+
+
+def adapt_batchnorm(prep: Prepared) -> int:
+    """AdaBN (Li et al. 2016): every BatchNorm layer's running statistics re-estimated on the training inputs
+    (a seeded spread of at most precise_bn.MAX_ITEMS, no augmentation), no weight changed. Returns the layers."""
+    model, x = prep.model, prep.x_train
+    n = _length(x)
+    if n > precise_bn.MAX_ITEMS:
+        pick = torch.randperm(n, generator=torch.Generator().manual_seed(prep.config.seed))[:precise_bn.MAX_ITEMS]
+        x = _take(x, pick.sort().values.to(prep.device))
+
+    def forward(batch):
+        with _autocast(prep.device):
+            model(model.vision_input(batch) if model.family == "vision" else batch)
+
+    return precise_bn.recompute(model, _batches(x), forward, norms=precise_bn.all_batchnorms(model))
 
 
 def planned_epochs(config: TrainConfig, steps_per_epoch: int) -> int:
@@ -311,17 +338,18 @@ class _Selection:
 
     def __init__(self, model: nn.Module):
         self.model, self.epoch, self.key, self.state = model, 0, None, None
+        self.tracked = self._tensors()  # fixed now: gradual unfreezing makes more of them train epoch by epoch
 
     def offer(self, epoch: int, val_acc: float, val_loss: float) -> None:
         key = (val_acc, -val_loss)
         if self.key is None or key > self.key:
             self.epoch, self.key = epoch, key
-            self.state = {k: v.detach().clone() for k, v in self._tensors().items()}
+            self.state = {k: v.detach().clone() for k, v in self.tracked.items()}
 
     def restore(self) -> None:
         if self.state is not None:
             with torch.no_grad():
-                for k, v in self._tensors().items():
+                for k, v in self.tracked.items():
                     v.copy_(self.state[k])
 
     def _tensors(self) -> dict[str, torch.Tensor]:
@@ -355,6 +383,9 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
         emit(RunStarted(run_id, cfg.to_dict(), str(prep.device), result.classes, n_train, len(prep.y_val), epochs,
                         steps_per_epoch, trainable, total, boundary, n_test=len(prep.y_test)))
         xs = {"train": prep.x_train, "val": prep.x_val}
+        if prep.plan.adapts_batchnorm:  # before any activation is cached: the features must see the new statistics
+            emit(Message("AdaBN: re-estimating every BatchNorm layer's statistics on the training images…"))
+            emit(Message(f"AdaBN: {adapt_batchnorm(prep)} BatchNorm layers adapted; no weight changed."))
         if cached:  # test and its shifted copy only at the end: the first curve point comes sooner
             emit(Message(f"Caching activations ({boundary}): the frozen blocks run once, not every epoch."))
             xs = {part: _boundary_activations(prep, x) for part, x in xs.items()}
@@ -408,22 +439,25 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
     return result
 
 
-def _end_epoch(prep, stepper, xs, epoch, train_loss, train_acc, t0, select, result, emit) -> None:
+def _end_epoch(prep, stepper, xs, epoch, train_loss, train_acc, t0, select, result, emit,
+               trainable_blocks=None) -> None:
     """Settle BatchNorm, evaluate on validation, offer the weights to the selection, report the epoch."""
     settle_batchnorm(stepper, xs["train"])
     val_loss, val_acc, _ = evaluate(stepper, xs["val"], prep.y_val)
     select.offer(epoch, val_acc, val_loss)
-    row = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - t0)
-    result.history.append({k: v for k, v in row.__dict__.items() if k != "kind"})
+    row = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - t0,
+                       trainable_blocks=trainable_blocks)
+    result.history.append(row.row())
     emit(row)
 
 
 def _fit_sgd(prep, stepper, xs, epochs, steps_per_epoch, select, result, cancel, emit, start) -> None:
-    """Minibatch AdamW with cosine decay over every trainable block."""
-    cfg, model = prep.config, prep.model
+    """Minibatch AdamW with cosine decay over every trainable block (gradual unfreezing: more blocks each epoch,
+    slanted triangular rate)."""
+    cfg, model, plan = prep.config, prep.model, prep.plan
     n_train, total_steps = _length(xs["train"]), steps_per_epoch * epochs
-    opt = make_optimizer(prep)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    opt = make_optimizer(prep)  # every block that will train has its group; a frozen one gets no gradient, no step
+    sched = make_scheduler(prep, opt, total_steps)
     scaler = torch.amp.GradScaler(enabled=prep.device.type == "cuda" and not torch.cuda.is_bf16_supported())
     gen = torch.Generator().manual_seed(cfg.seed)
     global_step, loop_start = 0, time.perf_counter()  # the time left is extrapolated from training steps only
@@ -431,6 +465,11 @@ def _fit_sgd(prep, stepper, xs, epochs, steps_per_epoch, select, result, cancel,
     model.train()
     for epoch in range(1, epochs + 1):
         t0, loss_sum, correct = time.perf_counter(), 0.0, 0
+        if plan.gradual and model.freeze_depth != plan.depth_at(epoch):
+            model.freeze_blocks(range(plan.depth_at(epoch)))
+            emit(Message(f"Gradual unfreezing, epoch {epoch}: "
+                         + (f"{', '.join(plan.trainable_at(epoch))} and the {HEAD_NAME} train."
+                            if plan.trainable_at(epoch) else f"only the {HEAD_NAME} trains.")))
         order = torch.randperm(n_train, generator=gen).to(prep.device)
         for step in range(1, steps_per_epoch + 1):
             cancel.check()
@@ -453,7 +492,8 @@ def _fit_sgd(prep, stepper, xs, epochs, steps_per_epoch, select, result, cancel,
                               now - start, eta))
         cancel.check()
         if epoch % every == 0 or epoch == epochs:
-            _end_epoch(prep, stepper, xs, epoch, loss_sum / n_train, correct / n_train, t0, select, result, emit)
+            _end_epoch(prep, stepper, xs, epoch, loss_sum / n_train, correct / n_train, t0, select, result, emit,
+                       trainable_blocks=plan.trainable_at(epoch) if plan.gradual else None)
 
 
 def _fit_head(prep, stepper, xs, epochs, select, result, cancel, emit, start) -> dict:

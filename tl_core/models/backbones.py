@@ -374,20 +374,22 @@ def skeleton(name: str, n_classes: int = 1000) -> TransferModel:
 
 
 @functools.lru_cache(maxsize=None)
-def _structure(name: str) -> tuple[tuple[str, ...], tuple[int, ...], int, int]:
-    """Blocks, params per block, feature dim and head size, from a weightless copy on the meta device."""
+def _structure(name: str) -> tuple[tuple[str, ...], tuple[int, ...], int, int, int]:
+    """Blocks, params per block, feature dim, head size and the number of BatchNorm layers (AdaBN needs some;
+    transformers normalise with LayerNorm), from a weightless copy on the meta device."""
     model = skeleton(name)
     head = sum(p.numel() for p in model.get_head().parameters())
-    return tuple(model.block_names), tuple(model.block_param_counts()), model.feature_dim, head
+    norms = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    return tuple(model.block_names), tuple(model.block_param_counts()), model.feature_dim, head, norms
 
 
 def describe(name: str) -> dict:
     spec = get_spec(name)
-    blocks, counts, dim, _ = _structure(name)
+    blocks, counts, dim, _, norms = _structure(name)
     info = {
         "name": name, "family": spec.family, "arch": spec.arch, "description": spec.description,
         "blocks": list(blocks), "block_params": list(counts), "params": int(sum(counts)),
-        "feature_dim": dim, "weights": weights_status(name),
+        "feature_dim": dim, "weights": weights_status(name), "batchnorm_layers": norms,
     }
     if spec.family == "vision":
         info.update(default_image_size=spec.default_image_size, min_image_size=spec.min_image_size,

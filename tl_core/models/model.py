@@ -14,6 +14,7 @@ every layer), so they cache only when every block is frozen.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -60,6 +61,7 @@ class TransferModel(nn.Module):
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.freeze_depth = 0
+        self._frozen: frozenset[int] = frozenset()
         self.batchnorm_inference = False  # True: every BatchNorm uses its running statistics, even while training
         self._owner = self._assign_parameters()
 
@@ -136,14 +138,23 @@ class TransferModel(nn.Module):
         """Freeze blocks [0, depth): no gradients, and eval mode so BatchNorm statistics and dropout stay fixed."""
         if not 0 <= depth <= self.n_blocks:
             raise ValueError(f"freeze depth {depth} is out of range for {self.name}: use 0..{self.n_blocks}")
-        self.freeze_depth = depth
+        self.freeze_blocks(range(depth))
+
+    def freeze_blocks(self, frozen: Iterable[int]) -> None:
+        """Freeze exactly these blocks, the rest and the head train: surgical fine-tuning freezes blocks after
+        the one it tunes too. `freeze_depth` stays the length of the frozen prefix (where activations can be cached)."""
+        frozen = frozenset(frozen)
+        if not frozen <= set(range(self.n_blocks)):
+            raise ValueError(f"blocks {sorted(frozen)} are out of range for {self.name}: use 0..{self.n_blocks - 1}")
+        self._frozen = frozen
+        self.freeze_depth = next(i for i in range(self.n_blocks + 1) if i not in frozen)
         for name, p in self.named_parameters():
-            p.requires_grad_(self._owner[name] == -1 or self._owner[name] >= depth)
+            p.requires_grad_(self._owner[name] not in frozen)
         self.train(self.training)
 
     def frozen_modules(self) -> list[nn.Module]:
         mods = []
-        for block in self._blocks[: self.freeze_depth]:
+        for block in (self._blocks[i] for i in sorted(self._frozen)):
             if block.forward is not None:
                 mods.append(block.forward)
             for prefix in block.prefixes:
@@ -151,7 +162,7 @@ class TransferModel(nn.Module):
                     mods.append(self.net.get_submodule(prefix))
                 except AttributeError:
                     pass  # a bare parameter, not a module
-        if self.freeze_depth == self.n_blocks:
+        if self.n_blocks - 1 in self._frozen:  # the neck's parameters belong to the last block
             mods.append(self.neck)
         return mods
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from tl_core.config import Mode
+from tl_core.engine import recipes
 from tl_core.engine.plan import HEAD_NAME, RunPlan
 from tl_core.presentation.formatting import (FROZEN_FILL, FROZEN_LINE, HEAD_COLOR, format_params, mode_color,
                                              mode_label, tint, trainable_summary)
@@ -71,20 +72,52 @@ def _short(name: str, limit: int) -> str:
 
 
 
+def _title(plan: RunPlan) -> str:
+    mode, n = plan.mode, plan.n_blocks
+    n_frozen = len(plan.frozen_blocks)
+    if plan.recipe == "gradual":
+        return f"Gradual unfreezing (ULMFiT): the {HEAD_NAME} in epoch 1, then one more block each epoch"
+    if plan.recipe == "discriminative":
+        return f"Discriminative rates (ULMFiT): each block at the rate of the one above / {recipes.DISCRIMINATIVE_DIVISOR:g}"
+    if plan.recipe == "surgical" and len(plan.trainable_blocks) == 1:
+        return f"Surgical fine-tuning: only {plan.trainable_blocks[0]} of {n} blocks trains, with the {HEAD_NAME}"
+    if plan.recipe == "adabn":
+        return f"AdaBN: all {n} blocks frozen, BatchNorm statistics re-estimated; only the {HEAD_NAME} trains"
+    lp = "LP-FT · " if plan.recipe == "lp-ft" else ""
+    if mode is Mode.FINETUNE:
+        return f"{lp}{mode_label(mode)} (k={plan.depth}): {n_frozen} of {n} blocks frozen"
+    if mode is Mode.FROZEN:
+        return f"{mode_label(mode)}: all {n} blocks frozen, only the {HEAD_NAME} trains"
+    return f"{mode_label(mode)}: all {n} blocks train from random weights"
+
+
+def _recipe_tag(plan: RunPlan, i: int) -> str | None:
+    """What the recipe says about block i, in a few words (None: the plain "frozen"/"trains")."""
+    block = plan.blocks[i]
+    if plan.recipe == "adabn":
+        return "frozen · BN adapts"
+    if block.frozen:
+        return None
+    if plan.recipe == "gradual":
+        return f"from epoch {block.unfreeze_epoch}"
+    if plan.recipe == "discriminative":
+        return f"lr / {recipes.DISCRIMINATIVE_DIVISOR:g}<sup>{plan.n_blocks - i}</sup>"
+    if plan.recipe == "surgical":
+        return "tuned"
+    return None
+
+
 def block_diagram(plan: RunPlan, max_per_row: int = 8) -> go.Figure:
     """Frozen blocks grey with "frozen", trainable ones in the mode's colour, the new head last in HEAD_COLOR.
+    A recipe adds what it does to each box: the epoch a block unfreezes, its learning rate, "tuned", "BN adapts".
     Each box shape is named "block:<name>" or "head:<name>" (for tests)."""
     mode = plan.mode
     names = [b.name for b in plan.blocks]
     n_frozen = len(plan.frozen_blocks)
-    if mode is Mode.FINETUNE:
-        title = f"{mode_label(mode)} (k={plan.depth}): {n_frozen} of {len(names)} blocks frozen"
-    elif mode is Mode.FROZEN:
-        title = f"{mode_label(mode)}: all {len(names)} blocks frozen, only the {HEAD_NAME} trains"
-    else:
-        title = f"{mode_label(mode)}: all {len(names)} blocks train from random weights"
+    title = _title(plan)
     subtitle = trainable_summary(plan.trainable_params, plan.total_params)
-    boxes = [{"name": b.name, "params": b.params, "kind": "frozen" if b.frozen else "trainable"} for b in plan.blocks]
+    boxes = [{"name": b.name, "params": b.params, "kind": "frozen" if b.frozen else "trainable",
+              "tag": _recipe_tag(plan, i)} for i, b in enumerate(plan.blocks)]
     boxes.append({"name": HEAD_NAME, "params": plan.head_params, "kind": "head"})
     g = grid(len(boxes), max_per_row)
     n_boxes, rows, per_row = g.n_boxes, g.rows, g.per_row
@@ -118,7 +151,7 @@ def block_diagram(plan: RunPlan, max_per_row: int = 8) -> go.Figure:
         size = format_params(box["params"]) if box["params"] is not None else ""
         label = f"<b>{_short(box['name'], name_limit)}</b>"
         label += f"<br>{size}" if size else "<br> "
-        label += f"<br>{tag}"
+        label += f"<br>{box.get('tag') or tag}"
         fig.add_annotation(
             x=(x0 + x1) / 2,
             y=(y0 + y1) / 2,
@@ -132,6 +165,7 @@ def block_diagram(plan: RunPlan, max_per_row: int = 8) -> go.Figure:
         hover.append(
             f"{box['name']}<br>{format_params(box['params'])} params"
             f"<br>{'frozen' if box['kind'] == 'frozen' else 'trainable'}"
+            + (f" · {box['tag']}" if box.get("tag") else "")
         )
 
         # Connector to the next box.

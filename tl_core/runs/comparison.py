@@ -123,7 +123,8 @@ def setting_of(run: Mapping[str, Any]) -> tuple:
     cfg = dict(config_of(run))
     cfg["freeze_depth"] = depth_of(run) if cfg.get("mode") == "finetune" else None
     cfg["budget"] = budget_of(run)
-    return tuple(sorted((k, repr(v)) for k, v in cfg.items() if k not in NOT_SETTINGS))
+    # A setting left unset (None) is the same setting whether or not the run was recorded before it existed.
+    return tuple(sorted((k, repr(v)) for k, v in cfg.items() if k not in NOT_SETTINGS and v is not None))
 
 
 def one_comparison(runs: Iterable[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:

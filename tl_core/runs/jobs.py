@@ -74,7 +74,7 @@ class Job:
 
     @property
     def history(self) -> list[dict]:
-        return [{k: v for k, v in e.__dict__.items() if k != "kind"} for e in self.epochs_seen]
+        return [e.row() for e in self.epochs_seen]
 
     @property
     def summary(self) -> RunSummary:

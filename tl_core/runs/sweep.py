@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tl_core.config import TrainConfig
+from tl_core.config import RECIPES, TrainConfig
 
 
 def sweep_configs(base: TrainConfig, *, modes=("frozen", "finetune", "scratch"), depths=(None,),
@@ -25,8 +25,11 @@ def sweep_configs(base: TrainConfig, *, modes=("frozen", "finetune", "scratch"),
         for mode in modes:
             for depth in depths if mode == "finetune" else (None,):
                 for seed in range(base.seed, base.seed + max(1, seeds)):
+                    same = base.recipe is not None and RECIPES[base.recipe] == mode  # a recipe keeps to its mode
                     configs.append(replace(base, mode=mode, freeze_depth=depth if mode == "finetune" else None,
                                            lp_ft=base.lp_ft and mode == "finetune", seed=seed,
+                                           recipe=base.recipe if same else None,
+                                           surgical_block=base.surgical_block if same else None,
                                            labels_per_class=n if n is not None else base.labels_per_class))
     return configs
 
@@ -50,7 +53,7 @@ def efficiency_configs(base: TrainConfig, max_per_class: int, *, seeds: int = 3,
     """Frozen, fine-tuned (at `depth`) and from-scratch runs (the fair baseline: trained to convergence) for every
     labels-per-class value the data holds, over `seeds` seeds. Each mode gets its own default learning rate."""
     values = [n for n in labels if n <= max_per_class] or [max_per_class]
-    base = replace(base, lr=None, budget=None, lp_ft=False, pretrained=True)
+    base = replace(base, lr=None, budget=None, lp_ft=False, recipe=None, surgical_block=None, pretrained=True)
     return sweep_configs(base, depths=(depth,), labels_per_class=values, seeds=seeds)
 
 
