@@ -83,7 +83,8 @@ def score_table(rows: list[dict], measured: dict | None = None, mode: str | None
     })
     if measured is not None:
         found = [measured.get((r["name"], r["pretrained"])) or {} for r in rows]
-        table["test acc"] = [100 * m["accuracy"] if m.get("accuracy") is not None else None for m in found]
+        table["test acc"] = pd.Series([100 * m["accuracy"] if m.get("accuracy") is not None else None
+                                       for m in found], dtype=float)  # empty, not "None", where no run is
         table["runs"] = [m.get("runs", 0) for m in found]
     return table
 
@@ -125,6 +126,11 @@ def _agreement_text(check: dict) -> tuple[bool, str]:
 
 
 def render() -> None:
+    with st.container(key="rank_view"):
+        _render()
+
+
+def _render() -> None:
     st.subheader("Which backbone? Rank them before training")
     st.write(NOTE)
     choice = state.current_data()
