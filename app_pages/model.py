@@ -182,3 +182,8 @@ else:
 st.caption("Every run picks its epoch on the validation items and reports its accuracy on separate test items, "
            "so the number you read was not chosen on the items it is measured on.")
 state.keep("budget", "ood_shift")
+
+# ---- which backbone? scores before training ---------------------------------------------------------------
+from ui import ranking as backbone_ranking  # noqa: E402
+
+backbone_ranking.render()

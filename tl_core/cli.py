@@ -218,8 +218,111 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def _add_train_options(t: argparse.ArgumentParser) -> None:
+class _RankProgress:
+    """The CLI's consumer of a ranking's events: a bar over each backbone's items, one line per score."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar = quiet, None
+
+    def __call__(self, event) -> None:
+        from tqdm import tqdm
+
+        if self.quiet:
+            return
+        if event.kind == "score_progress":
+            if self.bar is None:
+                self.bar = tqdm(total=event.items, file=sys.stderr, unit="item", leave=False,
+                                desc=f"[{event.index}/{event.total}] {_init_label(event.backbone, event.pretrained)}")
+            self.bar.update(event.done - self.bar.n)
+        elif event.kind == "backbone_scored":
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+            print(f"[{event.index}/{event.total}] {_init_label(event.name, event.pretrained)}: LogME "
+                  f"{event.logme:.3f}, H-score {event.hscore:.2f} ({event.seconds:.1f}s)", file=sys.stderr)
+
+
+def _init_label(name: str, pretrained: bool) -> str:
+    return name if pretrained else f"{name} (random init)"
+
+
+def cmd_rank(args) -> int:
+    """Score every backbone whose weights are here on the chosen data; check the order against stored runs."""
+    from tl_core.engine.ranking import rank_backbones
+    from tl_core.events import CancelToken
+    from tl_core.runs.rank_agreement import agreement
+    from tl_core.runs.store import RunStore
+
+    config = _data_config(args)
+    names = [n.strip() for n in args.backbones.split(",") if n.strip()] if args.backbones else None
+    cancel = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    try:
+        ranking = rank_backbones(config, names=names, include_random=args.include_random,
+                                 max_per_class=args.max_per_class, callbacks=[_RankProgress(args.quiet)],
+                                 cancel=cancel)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if ranking.status == "cancelled":
+        print(f"cancelled after scoring {len(ranking.scores)} backbone(s)", file=sys.stderr)
+        return 130
+    store = RunStore(args.store) if args.store else RunStore()
+    check = agreement(ranking, store.list_runs(dataset=config.data, with_history=False))
+    out = {**ranking.to_dict(), "agreement": check}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    measured = {(m["name"], m["pretrained"]): m for m in check["backbones"]}
+    print(f"{ranking.data}: {ranking.items} training items scored per backbone; higher ranks higher "
+          f"(only comparable on the same data)")
+    print(f"{'#':>2} {'backbone':34} {'LogME':>8} {'H-score':>8} {'seconds':>7} {check['mode'] or 'measured':>9}")
+    for i, s in enumerate(ranking.scores, 1):
+        acc = measured[(s.name, s.pretrained)]["accuracy"]
+        print(f"{i:>2} {_init_label(s.name, s.pretrained):34} {s.logme:8.3f} {s.hscore:8.2f} {s.seconds:7.1f} "
+              f"{'-' if acc is None else f'{acc:.3f}':>9}")
+    tau = check["logme"]["kendall_tau"]
+    if tau is None:
+        print(f"Kendall's tau needs test accuracies of at least 3 of these backbones on the same settings "
+              f"(train them with --mode frozen); {check['n']} have one.")
+    else:
+        h = check["hscore"]["kendall_tau"]
+        print(f"Kendall's tau, LogME vs {check['mode']} test accuracy over {check['n']} backbones: {tau:+.2f}"
+              + (f" (H-score: {h:+.2f})" if h is not None else ""))
+    if ranking.skipped:
+        print(f"not scored (weights not on this machine): {', '.join(ranking.skipped)}")
+    return 0
+
+
+def _data_config(args):
+    """A TrainConfig holding only what `rank` reads: the data, the split and the input size."""
+    from tl_core.config import TrainConfig
+
+    return TrainConfig(data=args.data, image_size=args.image_size, labels_per_class=args.labels_per_class,
+                       val_per_class=args.val_per_class, test_per_class=args.test_per_class, seed=args.seed,
+                       device=args.device, max_length=args.max_length, text_column=args.text_column,
+                       label_column=args.label_column)
+
+
+def _add_data_options(t: argparse.ArgumentParser) -> None:
+    """What picks the items and their input size: shared by `train`, `sweep` and `rank`, so a ranking scores the
+    training items a run on the same options trains on."""
     t.add_argument("--data", required=True, help="builtin:animals | builtin:digits | builtin:sentiment | folder | .zip | .csv")
+    t.add_argument("--image-size", type=int, default=None)
+    t.add_argument("--labels-per-class", type=int, default=None)
+    t.add_argument("--val-per-class", type=int, default=20, help="validation items per class: choose the epoch")
+    t.add_argument("--test-per-class", type=int, default=50, help="test items per class: the reported accuracy")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    t.add_argument("--max-length", type=int, default=64, help="text: tokens per example")
+    t.add_argument("--text-column")
+    t.add_argument("--label-column")
+    t.add_argument("--store", help="run store path (default: $TL_DATA_DIR or ~/.local/share/transfer-lab)")
+    t.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    t.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _add_train_options(t: argparse.ArgumentParser) -> None:
+    _add_data_options(t)
     t.add_argument("--backbone", required=True)
     t.add_argument("--mode", choices=["frozen", "finetune", "scratch"], default=None,
                    help="default: the mode --recipe implies, else frozen")
@@ -236,25 +339,13 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--lr", type=float, default=None,
                    help="default: 1e-3 finetune; scratch 1e-2 (vision) or 1e-3 (text); frozen heads are fitted by L-BFGS")
     t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--image-size", type=int, default=None)
-    t.add_argument("--labels-per-class", type=int, default=None)
-    t.add_argument("--val-per-class", type=int, default=20, help="validation items per class: choose the epoch")
-    t.add_argument("--test-per-class", type=int, default=50, help="test items per class: the reported accuracy")
     t.add_argument("--budget", choices=["fixed", "converge"], default=None,
                    help="fixed: exactly --epochs; converge: at least 400 optimizer steps "
                         "(default: converge for --mode scratch, fixed otherwise)")
     t.add_argument("--ood-shift", default="blur", choices=IMAGE_SHIFTS,
                    help="the shifted copy of the test split for out-of-distribution accuracy (text: typos)")
     t.add_argument("--augment", action="store_true", help="random resized crop + flip (turns activation caching off)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     t.add_argument("--random-init", action="store_true", help="use random weights even in frozen/finetune mode")
-    t.add_argument("--max-length", type=int, default=64, help="text: tokens per example")
-    t.add_argument("--text-column")
-    t.add_argument("--label-column")
-    t.add_argument("--store", help="run store path (default: $TL_DATA_DIR or ~/.local/share/transfer-lab)")
-    t.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    t.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,6 +367,16 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--labels-per-class-list", help="e.g. 5,10,25,50 (overrides --labels-per-class)")
     w.add_argument("--seeds", type=int, default=1, help="seeds per cell (--seed, --seed+1, ...): split and init change")
     w.set_defaults(func=cmd_sweep)
+    k = sub.add_parser("rank", help="score every backbone with weights here on the data (LogME, H-score), "
+                                    "before training")
+    _add_data_options(k)
+    k.add_argument("--include-random", action="store_true",
+                   help="also score random-init copies of the vision backbones (they should rank below)")
+    k.add_argument("--backbones", help="comma-separated names (default: every backbone whose weights are here)")
+    k.add_argument("--max-per-class", type=int, default=100,
+                   help="training items per class to score (the first ones a run with that many labels trains on); "
+                        "0 = all")
+    k.set_defaults(func=cmd_rank)
     r = sub.add_parser("runs", help="list stored runs")
     r.add_argument("--data")
     r.add_argument("--store")

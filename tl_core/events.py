@@ -98,7 +98,35 @@ class RunFinished:
     kind: Literal["run_finished"] = "run_finished"
 
 
-Event = Union[RunStarted, StepProgress, EpochMetrics, Message, RunFinished]
+@dataclass(frozen=True)
+class ScoreProgress:
+    """Ranking backbones (tl_core.engine.ranking): features of one backbone extracted for `done` of `items`."""
+
+    backbone: str
+    pretrained: bool
+    index: int  # 1-based position among the `total` backbones being scored
+    total: int
+    done: int
+    items: int
+    elapsed_s: float  # since the ranking started
+    kind: Literal["score_progress"] = "score_progress"
+
+
+@dataclass(frozen=True)
+class BackboneScored:
+    """One backbone's transferability scores, as soon as they are known (higher ranks higher)."""
+
+    name: str
+    pretrained: bool
+    logme: float
+    hscore: float
+    seconds: float
+    index: int
+    total: int
+    kind: Literal["backbone_scored"] = "backbone_scored"
+
+
+Event = Union[RunStarted, StepProgress, EpochMetrics, Message, RunFinished, ScoreProgress, BackboneScored]
 EventHandler = Callable[[Event], Any]
 
 

@@ -1,0 +1,58 @@
+"""The Model page's backbone ranking in a real headless chromium against the real server (conftest.py): a student
+ranks the backbones on animals, watches the progress, and reads the sorted table. Saves assets/screenshots/rank.png.
+
+Run: .venv/bin/python -m pytest -q -m e2e tests/e2e/test_browser_rank.py
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from test_browser import SHOTS, configure, new_page, open_app, script_done, settle
+
+pytestmark = pytest.mark.e2e
+
+RANK_TIMEOUT_MS = 240_000
+
+
+def grid_rows(page, key: str) -> list[list[str]]:
+    """The cells of the st.dataframe inside element `key`, read from the grid's accessible table (what is drawn
+    is a canvas)."""
+    return page.evaluate("""(sel) => [...document.querySelectorAll(sel + ' [data-testid="stDataFrame"] [role="row"]')].slice(1)
+        .map(r => [...r.querySelectorAll('[role="gridcell"]')].map(c => c.innerText.trim()))""", f".st-key-{key}")
+
+
+def test_model_rank_table(new_context, app_url):
+    page = new_page(new_context)
+    open_app(page, app_url)
+    configure(page, data="animals", labels=10, val=5, epochs=2, image_size=32)
+    rank = page.locator(".st-key-rank_start").get_by_role("button", name="Rank backbones")
+    expect(rank).to_be_visible()
+    expect(page.get_by_text("only rank models").first).to_be_visible()
+    box = page.locator(".st-key-rank_per_class input")
+    script_done(page, lambda: (box.fill("10"), box.press("Enter")))
+    script_done(page, page.locator(".st-key-rank_random label").first.click)
+    expect(page.locator(".st-key-rank_random input")).to_be_checked()
+
+    rank.click()
+    expect(page.get_by_text(re.compile(r"4 backbones ranked on 100 training items")).first).to_be_visible(
+        timeout=RANK_TIMEOUT_MS)
+    expect(page.locator('.st-key-rank_view [data-testid="stDataFrame"]')).to_be_visible()
+    settle(page)
+    rows = grid_rows(page, "rank_view")
+    assert len(rows) == 4, rows
+    # columns: #, backbone, weights, LogME, H-score, seconds, test acc, runs
+    assert [r[0] for r in rows] == ["1", "2", "3", "4"], rows
+    assert [r[2] for r in rows] == ["pretrained", "pretrained", "random init", "random init"], rows
+    logme = [float(r[3]) for r in rows]
+    assert logme == sorted(logme, reverse=True), rows
+    expect(page.get_by_text(re.compile(r"at least 3 of these backbones")).first).to_be_visible()
+    expect(page.locator(".st-key-rank_check_start")).to_be_visible()
+    view = page.locator(".st-key-rank_view")
+    view.scroll_into_view_if_needed()
+    page.mouse.move(5, 5)  # no hover tooltip over the table
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    view.screenshot(path=str(SHOTS / "rank.png"), animations="disabled")

@@ -1,0 +1,93 @@
+"""The Model page's backbone ranking through AppTest, with the real engine: rank in the background, the sorted
+table, and the feature-extraction runs that check it (tiny settings: animals, 32 px, 10 items per class)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from apptest_helpers import go, new_app
+from test_app_runs import poll, texts
+
+
+@pytest.fixture(scope="module", autouse=True)
+def env(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TL_DATA_DIR", str(tmp_path_factory.mktemp("tl_rank_view")))
+    mp.setenv("TL_MAX_CONCURRENT_RUNS", "1")
+    yield
+    from ui import ranking, state  # leave no thread behind
+
+    ranking.rank_jobs().cancel_all()
+    manager = state._manager(state.data_root(), 1)
+    for job in manager.jobs():
+        manager.cancel(job.job_id)
+    for job in manager.jobs():
+        manager.wait(job.job_id, timeout=120)
+    mp.undo()
+
+
+def small_settings(at: AppTest) -> AppTest:
+    go(at, "data")
+    at.number_input(key="labels_per_class").set_value(10).run()
+    at.number_input(key="val_per_class").set_value(5).run()
+    at.number_input(key="test_per_class").set_value(5).run()
+    go(at, "model")
+    at.number_input(key="image_size").set_value(32).run()
+    at.number_input(key="rank_per_class").set_value(10).run()
+    at.checkbox(key="rank_random").check().run()
+    return at
+
+
+def rank_table(at: AppTest):
+    return next((df.value for df in at.dataframe if "LogME" in df.value.columns), None)
+
+
+def ranked(at: AppTest) -> bool:
+    return rank_table(at) is not None and "backbones ranked on" in texts(at)
+
+
+def test_rank_table_is_sorted_and_random_init_ranks_below_pretrained():
+    at = small_settings(new_app())
+    assert "only rank models **on the same data**" in texts(at) and "You et al." in texts(at)
+    assert "Nothing ranked yet on animals" in texts(at)
+    at.button(key="rank_start").click().run()
+    assert not at.exception
+    poll(at, ranked, timeout=240)
+    table = rank_table(at)
+    assert list(table["#"]) == [1, 2, 3, 4]
+    assert list(table["LogME"]) == sorted(table["LogME"], reverse=True)
+    assert list(table["weights"]) == ["pretrained"] * 2 + ["random init"] * 2
+    assert set(table["backbone"]) == {"mobilenet_v2", "efficientnet_lite0"}
+    assert "builtin:animals · 4 backbones ranked on 100 training items" in texts(at)
+    assert "at least 3 of these backbones" in texts(at) and "(0 so far)" in texts(at)
+    assert at.button(key="rank_check_start").label.startswith("Train a feature-extraction run of each (4 missing)")
+
+    # a refresh (a new session on the same URL) finds the ranking again
+    again = go(new_app(s=at.session_state["owner"]), "model")
+    assert rank_table(again) is not None and list(rank_table(again)["LogME"]) == list(table["LogME"])
+
+
+@pytest.mark.slow
+def test_check_runs_fill_in_the_measured_accuracy():
+    at = small_settings(new_app())
+    at.button(key="rank_start").click().run()
+    poll(at, ranked, timeout=240)  # the features are reused from the first test: quick
+    at.button(key="rank_check_start").click().run()
+    assert not at.exception
+    poll(at, lambda a: "checking the ranking" not in texts(a) and rank_table(a)["runs"].notna().all()
+         and "rank_check_start" not in [b.key for b in a.button], timeout=400)
+    table = rank_table(at)
+    pretrained = table[table["weights"] == "pretrained"]
+    assert pretrained["test acc"].between(10, 100).all() and (pretrained["runs"] == 1).all()
+    from ui import state
+
+    runs = state.store().list_runs(owner=at.session_state["owner"])
+    assert len(runs) == 4 and {r["config"]["mode"] for r in runs} == {"frozen"}
+    assert {r["config"]["labels_per_class"] for r in runs} == {10}
+    healthy = sum(not r["summary"]["health"] for r in runs)
+    page = texts(at)
+    if healthy >= 3:
+        assert "Kendall's tau between LogME and the measured feature extraction (frozen) test accuracy" in page
+    else:  # unhealthy runs (one class predicted) are not read as results
+        assert f"({healthy} so far)" in page
