@@ -7,7 +7,7 @@ The page only picks the run and lays out what tl_core.runs.inspection computes; 
 import streamlit as st
 
 from tl_core.presentation import inspect_plots, plots
-from tl_core.presentation.inspect_report import item_caption, read_separation, space_titles
+from tl_core.presentation.inspect_report import item_caption, read_separation, space_titles, two_decimals
 from tl_core.runs import inspection, run_select
 from ui import state
 
@@ -113,28 +113,29 @@ def gallery(positions, captions: list[str], key: str, rows: list[dict] | None = 
                                                      help="the probability the model gave the true class")})
 
 
-# ---- what the model learned -----------------------------------------------------------------------------------
-st.header("What the model learned")
-cfg = items.config
-before_title, after_title = space_titles(cfg.mode, inspection.starts_pretrained(cfg))
-st.write(
-    f"Before the head decides, the backbone turns each {'image' if items.kind == 'image' else 'text'} into a long "
-    "list of numbers: its features. Items the network finds alike get similar features. Here every validation item "
-    "is one point, placed by squashing its features down to two dimensions: PCA keeps the directions along which the "
-    "features vary most; t-SNE keeps each point's nearest neighbours near it, but the distances between groups mean "
-    f"little. Left: the features the run started from ({before_title.split(' (')[0].lower()}); right: the features "
-    "after training. When training teaches the network the task, points of one colour gather into their own group. "
-    "The numbers are measured in the full feature space, not on the picture: **k-NN accuracy** is how often an item's "
-    "5 nearest neighbours vote for its true class (cross-validated), and the **silhouette score** (from −1 to 1) is "
-    "higher when each class sits apart from the others.")
-method = st.segmented_control("Map", ["pca", "tsne"], key="inspect_method", default="pca",
-                              format_func=inspect_plots.METHOD_NAMES.get) or "pca"
-try:
-    emb = _embeddings(run_id, run_data, items)
-    result = emb.to_dict(_maps(run_id, run_data, method, emb))
-except Exception as err:  # noqa: BLE001
-    st.error(f"Cannot compute the features of run {run_id}: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
-else:
+def what_it_learned() -> None:
+    st.header("What the model learned")
+    cfg = items.config
+    before_title, _ = space_titles(cfg.mode, inspection.starts_pretrained(cfg))
+    st.write(
+        f"Before the head decides, the backbone turns each {unit[:-1]} into a long list of numbers: its features. "
+        "Items the network finds alike get similar features. Here every validation item is one point, placed by "
+        "squashing its features down to two dimensions: PCA keeps the directions along which the features vary most; "
+        "t-SNE keeps each point's nearest neighbours near it, but the distances between groups mean little. Left: the "
+        f"features the run started from ({before_title.split(' (')[0].lower()}); right: the features after training. "
+        "When training teaches the network the task, points of one colour gather into their own group. The numbers "
+        "are measured in the full feature space, not on the picture: **k-NN accuracy** is how often an item's 5 "
+        "nearest neighbours vote for its true class (cross-validated), and the **silhouette score** (from −1 to 1) is "
+        "higher when each class sits apart from the others.")
+    method = st.segmented_control("Map", ["pca", "tsne"], key="inspect_method", default="pca",
+                                  format_func=inspect_plots.METHOD_NAMES.get) or "pca"
+    try:
+        emb = _embeddings(run_id, run_data, items)
+        result = emb.to_dict(_maps(run_id, run_data, method, emb))
+    except Exception as err:  # noqa: BLE001
+        st.error(f"Cannot compute the features of run {run_id}: "
+                 f"{state.user_error(err) or f'{type(err).__name__}: {err}'}")
+        return
     reading = read_separation(result)
     m1, m2, m3, m4 = st.columns(4)
     b, a = result["before"], result["after"]
@@ -143,8 +144,8 @@ else:
                    f"{b['repeats']} times over the {result['n_items']} validation items")
     m2.metric("k-NN accuracy after", plots.format_pct(a["knn_acc"], 1),
               delta=None if result["knn_gain"] is None else f"{100 * result['knn_gain']:+.1f} points")
-    m3.metric("Silhouette before", "?" if b["silhouette"] is None else f"{b['silhouette']:.2f}")
-    m4.metric("Silhouette after", "?" if a["silhouette"] is None else f"{a['silhouette']:.2f}",
+    m3.metric("Silhouette before", two_decimals(b["silhouette"]))
+    m4.metric("Silhouette after", two_decimals(a["silhouette"]),
               delta=None if result["silhouette_gain"] is None else f"{result['silhouette_gain']:+.2f}")
     (st.success if reading.ok and result["direction"] == "more" else st.info)(reading.text)
     fig = inspect_plots.embedding_maps(result)
@@ -152,63 +153,71 @@ else:
                             selection_mode=("points", "box", "lasso"))
     picked = [p for p in inspect_plots.selected_positions(event.selection.points if event else [], fig)
               if p < len(emb.labels)][:30]
-    if picked:
+    if not picked:
+        st.caption(f"Click a point, or drag a box or a lasso around several, to see their {unit} here. "
+                   "Double-click to clear.")
+        return
+    with st.container(key="inspect_selected"):
         st.subheader(f"{len(picked)} selected item{'s' if len(picked) > 1 else ''}")
-        captions = [f"true {emb.classes[emb.labels[p]]} · predicted {emb.classes[emb.predicted[p]]}" for p in picked]
-        gallery(picked, captions, key="inspect_map_items",
-                rows=[{"true": emb.classes[emb.labels[p]], "predicted": emb.classes[emb.predicted[p]]}
-                      for p in picked])
-    else:
-        st.caption("Click a point, or drag a box or a lasso around several, to see their "
-                   f"{'images' if items.kind == 'image' else 'texts'} here. Double-click to clear.")
+        rows = [{"true": emb.classes[emb.labels[p]], "predicted": emb.classes[emb.predicted[p]]} for p in picked]
+        gallery(picked, [f"true {r['true']} · predicted {r['predicted']}" for r in rows], key="inspect_map_items",
+                rows=rows)
 
-# ---- where it fails ---------------------------------------------------------------------------------------------
-st.header("Where it fails")
-st.write(
-    "Accuracy says how often the model is wrong, not where. The confusion matrix counts the test items (the ones the "
-    "run's accuracy is measured on) by their true class (rows) and the class the model predicted (columns): the "
-    "diagonal is right, every other cell is a mistake. **Click a cell** to see its items and the probabilities the "
-    "model gave them. The **most confident mistakes** are the items the model was surest about and still got wrong: "
-    "often a wrong label, an ambiguous item, or a shortcut the model learned (a background, a colour). They are the "
-    "first place to look when improving the data.")
-try:
-    preds = _predictions(run_id, run_data, items)
-except Exception as err:  # noqa: BLE001
-    st.error(f"Cannot predict the test items of run {run_id}: "
-             f"{state.user_error(err) or f'{type(err).__name__}: {err}'}")
-    st.stop()
-test_items = items.on("test")
-left, right = st.columns([3, 2])
-with left:
-    cm_fig = inspect_plots.clickable_confusion(preds.confusion_matrix(), preds.classes, split="test", unit=unit)
-    cm_event = st.plotly_chart(cm_fig, width="stretch", key=f"inspect_cm_{run_id}", on_select="rerun",
-                               selection_mode="points")
-with right:
-    cell = inspect_plots.selected_cell(cm_event.selection.points if cm_event else [], cm_fig)
-    if cell is None:
-        st.info("Click a cell of the confusion matrix to see its items here.", icon=":material/touch_app:")
-    else:
-        t, p = cell
-        positions = preds.cell(t, p)
-        verb = "correctly predicted as" if t == p else "predicted as"
-        st.subheader(f"{len(positions)} {unit} of {preds.classes[t]} {verb} {preds.classes[p]}")
-        if not len(positions):
-            st.caption("None: this cell is empty.")
+
+def where_it_fails() -> None:
+    st.header("Where it fails")
+    st.write(
+        "Accuracy says how often the model is wrong, not where. The confusion matrix counts the test items (the ones "
+        "the run's accuracy is measured on) by their true class (rows) and the class the model predicted (columns): "
+        "the diagonal is right, every other cell is a mistake. **Click a cell** to see its items and the "
+        "probabilities the model gave them. The **most confident mistakes** are the items the model was surest about "
+        "and still got wrong: often a wrong label, an ambiguous item, or a shortcut the model learned (a background, "
+        "a colour). They are the first place to look when improving the data.")
+    try:
+        preds = _predictions(run_id, run_data, items)
+    except Exception as err:  # noqa: BLE001
+        st.error(f"Cannot predict the test items of run {run_id}: "
+                 f"{state.user_error(err) or f'{type(err).__name__}: {err}'}")
+        return
+    test_items = items.on("test")
+    left, right = st.columns([3, 2])
+    with left:
+        cm_fig = inspect_plots.clickable_confusion(preds.confusion_matrix(), preds.classes, split="test", unit=unit)
+        cm_event = st.plotly_chart(cm_fig, width="stretch", key=f"inspect_cm_{run_id}", on_select="rerun",
+                                   selection_mode="points")
+    with right, st.container(key="inspect_cell"):
+        cell = inspect_plots.selected_cell(cm_event.selection.points if cm_event else [], cm_fig)
+        if cell is None:
+            st.info("Click a cell of the confusion matrix to see its items here.", icon=":material/touch_app:")
         else:
-            rows = [preds.row(int(i)) for i in positions[:30]]
-            gallery(positions[:30], [item_caption(r) for r in rows], key="inspect_cell_items", rows=rows,
-                    source=test_items)
-            if len(positions) > 30:
-                st.caption(f"The 30 most confident of {len(positions)}.")
+            t, p = cell
+            positions = preds.cell(t, p)
+            verb = "correctly predicted as" if t == p else "predicted as"
+            st.subheader(f"{len(positions)} {unit} of {preds.classes[t]} {verb} {preds.classes[p]}")
+            if not len(positions):
+                st.caption("None: this cell is empty.")
+            else:
+                rows = [preds.row(int(i)) for i in positions[:30]]
+                gallery(positions[:30], [item_caption(r) for r in rows], key="inspect_cell_items", rows=rows,
+                        source=test_items)
+                if len(positions) > 30:
+                    st.caption(f"The 30 most confident of {len(positions)}.")
 
-st.subheader("Most confident mistakes")
-wrong = preds.mistakes()
-if not len(wrong):
-    st.success(f"No mistakes: every test {unit[:-1]} is right.")
-else:
+    st.subheader("Most confident mistakes")
+    wrong = preds.mistakes()
+    if not len(wrong):
+        st.success(f"No mistakes: every test {unit[:-1]} is right.")
+        return
     show = wrong[:12]
     rows = [preds.row(int(i)) for i in show]
     st.caption(f"{len(wrong)} of {len(preds.labels)} test {unit} are wrong ({plots.format_pct(preds.accuracy, 1)} "
                f"right); the {len(show)} the model was surest about, surest first. Under each: the true class, then "
                "the model's top two probabilities.")
-    gallery(show, [item_caption(r) for r in rows], key="inspect_mistakes", rows=rows, source=test_items)
+    with st.container(key="inspect_mistakes_box"):
+        gallery(show, [item_caption(r) for r in rows], key="inspect_mistakes", rows=rows, source=test_items)
+
+
+with st.container(key="inspect_learned"):
+    what_it_learned()
+with st.container(key="inspect_fails"):
+    where_it_fails()

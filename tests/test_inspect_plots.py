@@ -108,5 +108,5 @@ def test_titles_and_captions():
     row = {"true": "cat", "predicted": "dog", "top": [{"class": "dog", "probability": 0.71},
                                                       {"class": "cat", "probability": 0.2},
                                                       {"class": "fox", "probability": 0.09}]}
-    assert item_caption(row) == "true cat · dog 71%, cat 20%"
-    assert item_caption(row, top=3).endswith("fox 9%")
+    assert item_caption(row) == "true cat · dog (71%), cat (20%)"
+    assert item_caption(row, top=3).endswith("fox (9%)")

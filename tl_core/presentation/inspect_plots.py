@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from tl_core.presentation import plots
 from tl_core.presentation.formatting import format_pct
-from tl_core.presentation.inspect_report import space_titles
+from tl_core.presentation.inspect_report import space_titles, two_decimals
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE"}
 HOVER_TEXT_CHARS = 90
@@ -46,8 +46,7 @@ def _wrap(text: str, width: int = 45) -> str:
 
 
 def _subtitle(sep: Mapping[str, Any]) -> str:
-    sil = sep.get("silhouette")
-    return f"k-NN accuracy {format_pct(sep.get('knn_acc'))} · silhouette {'?' if sil is None else f'{sil:.2f}'}"
+    return f"k-NN accuracy {format_pct(sep.get('knn_acc'))} · silhouette {two_decimals(sep.get('silhouette'))}"
 
 
 def embedding_maps(result: Mapping[str, Any], texts: Sequence[str] | None = None) -> go.Figure:
@@ -91,7 +90,7 @@ def embedding_maps(result: Mapping[str, Any], texts: Sequence[str] | None = None
     subtitle = ("One point per item, coloured by its true class; × = the trained model gets it wrong. "
                 "The axes have no units: only who sits near whom counts.")
     fig = plots._style(fig, title, subtitle=subtitle, height=600)
-    fig.update_layout(margin={"t": 170}, legend={"title": {"text": "true class"}}, dragmode="select")
+    fig.update_layout(margin={"t": 170}, legend={"title": {"text": "true class"}})
     return fig
 
 
@@ -152,5 +151,5 @@ def clickable_confusion(cm: Sequence[Sequence[int]] | None, classes: Sequence[st
     fig.update_layout(
         title_subtitle_text=f"{correct} of {total} {words} {unit} correct ({format_pct(correct / total if total else 0)})"
                             " · click a cell to see its items",
-        hovermode="closest", hoverdistance=-1, dragmode=False)  # -1: a click anywhere picks the nearest cell
+        hovermode="closest", hoverdistance=-1)  # -1: a click anywhere picks the nearest cell
     return fig

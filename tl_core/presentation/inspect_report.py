@@ -26,9 +26,13 @@ def _knn(sep: Mapping[str, Any]) -> str:
     return format_pct(sep.get("knn_acc"))
 
 
+def two_decimals(value: float | None) -> str:
+    """0.1234 -> '0.12'; never '-0.00'."""
+    return "?" if value is None else f"{value:.2f}".replace("-0.00", "0.00")
+
+
 def _sil(sep: Mapping[str, Any]) -> str:
-    s = sep.get("silhouette")
-    return "?" if s is None else f"{s:.2f}"
+    return two_decimals(sep.get("silhouette"))
 
 
 def read_separation(result: Mapping[str, Any]) -> Reading:
@@ -61,6 +65,7 @@ def read_separation(result: Mapping[str, Any]) -> Reading:
 
 
 def item_caption(row: Mapping[str, Any], top: int = 2) -> str:
-    """'true cat · dog 54%, cat 10%' for a gallery item (a row of `Predictions.row`)."""
-    probs = ", ".join(f"{p['class']} {format_pct(p['probability'])}" for p in (row.get("top") or [])[:max(1, top)])
+    """'true cat · dog (54%), cat (10%)' for a gallery item (a row of `Predictions.row`): the true class, then the
+    model's most likely classes (the brackets keep class names that are numbers apart from the percentages)."""
+    probs = ", ".join(f"{p['class']} ({format_pct(p['probability'])})" for p in (row.get("top") or [])[:max(1, top)])
     return f"true {row['true']} · {probs}"
