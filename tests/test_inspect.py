@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import confusion_matrix
 
 from tl_core.config import TrainConfig
@@ -163,6 +164,37 @@ def test_bad_runs_say_why_they_cannot_be_inspected(tiny, tmp_path):
         inspection.open_run(store, tuned, split="train")
 
 
+@pytest.mark.parametrize("mode", ["scratch", "finetune"])
+def test_the_start_model_is_the_very_network_the_run_started_from(mode):
+    """'Before training' is the run's own start: the seeded random init of a from-scratch run, the pretrained
+    weights of a fine-tune, with the same initial head."""
+    from tl_core.engine.training import prepare
+
+    cfg = TrainConfig(mode=mode, seed=3, **{k: v for k, v in TINY.items() if k != "epochs"})
+    started = prepare(cfg).model.state_dict()
+    rebuilt = inspection.start_model(cfg, 10).state_dict()
+    assert started.keys() == rebuilt.keys()
+    assert all(torch.equal(started[k].cpu(), rebuilt[k]) for k in started)
+    other_seed = inspection.start_model(TrainConfig(**{**cfg.to_dict(), "seed": 4}), 10).state_dict()
+    differs = [k for k in started if not torch.equal(started[k].cpu(), other_seed[k])]
+    assert differs and (mode == "finetune") == all("classifier" in k for k in differs)  # pretrained: only the head
+
+
+def test_a_damaged_model_is_one_line(tiny, tmp_path):
+    import shutil
+
+    store, tuned, _ = tiny
+    copy = RunStore(tmp_path / "runs.sqlite")
+    run = store.get_run(tuned)
+    copy.create_run(tuned, run["config"], owner="t")
+    copy.finish(tuned, "completed", run["summary"])
+    folder = copy.artifacts_dir(tuned)
+    shutil.copytree(store.artifacts_dir(tuned, create=False), folder, dirs_exist_ok=True)
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(inspection.InspectError, match=f"the saved model of run {tuned} cannot be read"):
+        inspection.open_run(copy, tuned)
+
+
 @pytest.mark.slow
 def test_fine_tuning_separates_animals_better_than_the_pretrained_features(tmp_path):
     """The lesson of the maps on real bundled ImageNet weights: on animal silhouettes, fine-tuning the last blocks
@@ -218,15 +250,19 @@ def test_cli_mistakes_json_and_one_cell(tiny):
 @pytest.mark.parametrize("args, message", [
     (["embed", "--run", "nope"], "unknown run 'nope'"),
     (["mistakes", "--run", "cancelled2"], "was cancelled"),
+    (["embed", "--run", "nomodel2"], "has no saved model"),
     (["mistakes", "--run", "{tuned}", "--true", "3"], "--true and --predicted go together"),
     (["mistakes", "--run", "{tuned}", "--true", "cat", "--predicted", "3"], "unknown class 'cat'"),
-], ids=["unknown", "cancelled", "half-cell", "unknown-class"])
+], ids=["unknown", "cancelled", "no-model", "half-cell", "unknown-class"])
 def test_cli_bad_input_exits_2_with_one_line(tiny, args, message):
     store, tuned, _ = tiny
     if store.get_run("cancelled2") is None:
         store.create_run("cancelled2", {"data": "builtin:digits", "backbone": "mobilenet_v2", "mode": "frozen"},
                          owner="t")
         store.finish("cancelled2", "cancelled", {})
+        store.create_run("nomodel2", {"data": "builtin:digits", "backbone": "mobilenet_v2", "mode": "frozen"},
+                         owner="t")
+        store.finish("nomodel2", "completed", {"classes": [str(d) for d in range(10)]})
     out = cli(*[a.format(tuned=tuned) for a in args], store=store)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()

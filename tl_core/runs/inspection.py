@@ -145,7 +145,11 @@ def open_run(store, run_id: str, *, split: str = "val", dataset: data.Dataset | 
         raise InspectError(f"unknown split '{split}': use one of {', '.join(SPLITS)}")
     run = get_run(store, run_id)
     ds = dataset if dataset is not None else run_dataset(run, data_path)
-    model, meta = load_run_model(store.artifacts_dir(run_id, create=False))
+    try:
+        model, meta = load_run_model(store.artifacts_dir(run_id, create=False))
+    except Exception as err:  # noqa: BLE001 - a damaged or foreign artifacts folder: say so, in one line
+        raise InspectError(f"the saved model of run {run_id} cannot be read ({type(err).__name__}: {err}): "
+                           "train it again") from None
     if list(ds.classes) != list(meta["classes"]):
         raise InspectError(f"the data's classes ({', '.join(ds.classes[:6])}…) are not the ones run {run_id} "
                            f"learned ({', '.join(meta['classes'][:6])}…): it is not the data the run trained on")
@@ -162,15 +166,13 @@ def open_run(store, run_id: str, *, split: str = "val", dataset: data.Dataset | 
     return RunItems(run, meta, model, ds, parts, split, indices, ds.labels[indices])
 
 
-def start_model(items: RunItems):
+def start_model(cfg: TrainConfig, n_classes: int):
     """The run's weights before its first step: the same build `training.prepare` made (pretrained unless the run
     trained from scratch or from random weights; seeded, so a random init is the very same one)."""
     from tl_core.models import backbones
 
-    cfg = items.config
-    model = backbones.build(cfg.backbone, n_classes=len(items.classes), pretrained=starts_pretrained(cfg),
-                            seed=cfg.seed, image_size=items.meta["preprocess"].get("image_size"),
-                            max_length=cfg.max_length)
+    model = backbones.build(cfg.backbone, n_classes=n_classes, pretrained=starts_pretrained(cfg), seed=cfg.seed,
+                            image_size=cfg.image_size, max_length=cfg.max_length)
     return model.eval()
 
 
@@ -229,7 +231,7 @@ def embeddings(items: RunItems, *, seed: int = 0) -> Embeddings:
     """Features before (the run's start) and after (its saved model), on the same items, and their separation
     measured on the same folds."""
     t0 = time.perf_counter()
-    start = start_model(items)
+    start = start_model(items.config, len(items.classes))
     before, _ = embedding.features_and_logits(start, items.inputs(start))
     del start
     after, logits = embedding.features_and_logits(items.model, items.inputs(items.model))
