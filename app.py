@@ -20,6 +20,7 @@ pages = [
     st.Page("app_pages/model.py", title="Model", icon=":material/account_tree:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+    st.Page("app_pages/inspect.py", title="Inspect", icon=":material/troubleshoot:"),
     st.Page("app_pages/explain.py", title="Explain", icon=":material/visibility:"),
     st.Page("app_pages/predict.py", title="Predict", icon=":material/online_prediction:"),
 ]

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import APP, go, new_app, png
 
-PAGES = ["home", "data", "model", "train", "compare", "predict"]
+PAGES = ["home", "data", "model", "train", "compare", "inspect", "predict"]
 
 
 @pytest.fixture(scope="module", autouse=True)
