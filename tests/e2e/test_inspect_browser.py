@@ -18,21 +18,30 @@ from test_browser import (_POINTS_JS, MAX_SHOT_BYTES, MAX_SHOT_HEIGHT, SHOTS, TI
 
 pytestmark = pytest.mark.e2e
 
-# The page coordinates of point `i` of the trace whose meta is `meta`, in the plotly chart under `sel`.
-_POINT_XY_JS = """([sel, meta, i]) => {
+# The page coordinates and customdata of every point of the traces whose meta starts with `meta`.
+_POINTS_XY_JS = """([sel, meta]) => {
     const gd = document.querySelector(sel + ':not([data-stale="true"]) .js-plotly-plot');
-    const t = gd._fullData.find((d) => d.meta === meta || String(d.meta).startsWith(meta));
-    const xa = gd._fullLayout[t.xaxis.replace('x', 'xaxis')], ya = gd._fullLayout[t.yaxis.replace('y', 'yaxis')];
-    const box = gd.getBoundingClientRect();
-    return {x: box.left + xa._offset + xa.d2p(t.x[i]), y: box.top + ya._offset + ya.d2p(t.y[i]),
-            custom: Array.from(t.customdata[i])}; }"""
+    const box = gd.getBoundingClientRect(), out = [];
+    for (const t of gd._fullData.filter((d) => String(d.meta).startsWith(meta))) {
+        const xa = gd._fullLayout[t.xaxis.replace('x', 'xaxis')], ya = gd._fullLayout[t.yaxis.replace('y', 'yaxis')];
+        t.x.forEach((x, i) => out.push({x: box.left + xa._offset + xa.d2p(x),
+                                        y: box.top + ya._offset + ya.d2p(t.y[i]), custom: Array.from(t.customdata[i])}));
+    }
+    return out; }"""
 
 
-def click_point(page: Page, key: str, meta: str, i: int) -> list:
-    """Click point `i` of a trace (a rerun follows: the chart's selection event); returns its customdata."""
+def click_point(page: Page, key: str, meta: str, index: int | None = None) -> list:
+    """Click a point of the traces whose meta starts with `meta` (point `index`, else the one farthest from its
+    nearest neighbour, so the click cannot land on another); a rerun follows (the chart's selection event).
+    Returns the clicked point's customdata."""
     chart(page, key).scroll_into_view_if_needed()
     page.wait_for_timeout(300)
-    at = page.evaluate(_POINT_XY_JS, [f".st-key-{key}", meta, i])
+    points = page.evaluate(_POINTS_XY_JS, [f".st-key-{key}", meta])
+
+    def room(p):
+        return min(((p["x"] - q["x"]) ** 2 + (p["y"] - q["y"]) ** 2 for q in points if q is not p), default=0)
+
+    at = points[index] if index is not None else max(points, key=room)
     page.mouse.move(at["x"], at["y"])  # hover first, as a hand does: plotly picks the point under the pointer
     page.wait_for_timeout(200)
     script_done(page, lambda: page.mouse.click(at["x"], at["y"]))
@@ -83,7 +92,7 @@ def test_inspect_shows_what_the_model_learned_and_where_it_fails(new_context, ap
     expect(chart(page, key)).to_contain_text("After fine-tuning")
 
     # clicking a point shows its image, its true and its predicted class
-    custom = click_point(page, key, "after:", 0)
+    custom = click_point(page, key, "after:")
     expect(page.locator(".st-key-inspect_selected h3")).to_have_text("1 selected item")
     expect(page.locator(".st-key-inspect_selected").get_by_text(f"true {custom[1]} · predicted {custom[2]}"))\
         .to_be_visible()
@@ -98,7 +107,7 @@ def test_inspect_shows_what_the_model_learned_and_where_it_fails(new_context, ap
                           f'.st-key-{cm_key}:not([data-stale="true"]) .js-plotly-plot')
     i, (n, t, p) = max(enumerate(cells), key=lambda c: (c[1][1] != c[1][2], c[1][0]))  # the biggest mistake cell
     assert n > 0, cells
-    click_point(page, cm_key, "cells", i)
+    click_point(page, cm_key, "cells", index=i)
     verb = "correctly predicted as" if t == p else "predicted as"
     expect(page.locator(".st-key-inspect_cell h3")).to_have_text(f"{n} images of {t} {verb} {p}")
     shown = page.locator('.st-key-inspect_cell [data-testid="stImage"] img')

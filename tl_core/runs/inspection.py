@@ -231,13 +231,14 @@ def embeddings(items: RunItems, *, seed: int = 0) -> Embeddings:
     """Features before (the run's start) and after (its saved model), on the same items, and their separation
     measured on the same folds."""
     t0 = time.perf_counter()
-    start = start_model(items.config, len(items.classes))
+    cfg = items.config
+    cfg.image_size = cfg.image_size or items.meta["preprocess"].get("image_size")  # the size the run trained at
+    start = start_model(cfg, len(items.classes))
     before, _ = embedding.features_and_logits(start, items.inputs(start))
     del start
     after, logits = embedding.features_and_logits(items.model, items.inputs(items.model))
     sep_before = embedding.separation(before, items.labels, seed=seed)
     sep_after = embedding.separation(after, items.labels, seed=seed)
-    cfg = items.config
     return Embeddings(
         run_id=items.run_id, split=items.split, mode=cfg.mode, pretrained_start=starts_pretrained(cfg),
         classes=items.classes, labels=items.labels, predicted=logits.argmax(1), indices=items.indices,
