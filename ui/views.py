@@ -152,7 +152,8 @@ def render_result(record: dict, key: str) -> None:
         st.caption("; ".join(notes).capitalize() + ".")
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(plots.confusion_matrix(summary.get("confusion_matrix"), summary.get("classes")),
+        split = "test" if summary.get("test_acc") is not None else "validation"  # older runs: validation
+        st.plotly_chart(plots.confusion_matrix(summary.get("confusion_matrix"), summary.get("classes"), split=split),
                         width="stretch", key=f"{key}_cm")
     with right:
         per_class = summary.get("per_class") or []

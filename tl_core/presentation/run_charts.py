@@ -17,8 +17,11 @@ def confusion_matrix(
     cm: Sequence[Sequence[float]] | None,
     classes: Sequence[str] | None,
     normalize: bool = True,
+    split: str = "test",
+    unit: str = "items",
 ) -> go.Figure:
-    """Heatmap with true class on y (top to bottom) and predicted class on x.
+    """Heatmap with true class on y (top to bottom) and predicted class on x. A run's summary holds the matrix
+    of its test split (the weights chosen on validation), so that is what the subtitle says by default.
 
     With ``normalize`` the colour is the share of each true class (row sums to
     100%, the diagonal is per-class recall); cells always show the raw count.
@@ -72,7 +75,7 @@ def confusion_matrix(
     )
     fig.update_xaxes(title_text="predicted class", side="bottom", tickangle=-30 if n > 6 else 0)
     fig.update_yaxes(title_text="true class", autorange="reversed")
-    subtitle = f"{int(correct)} of {int(total)} validation images correct ({format_pct(correct / total if total else 0)})"
+    subtitle = f"{int(correct)} of {int(total)} {split} {unit} correct ({format_pct(correct / total if total else 0)})"
     side = 420 + 26 * n
     _style(fig, title, subtitle=subtitle, height=min(side, 1000))
     return fig
