@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from tl_core.presentation import plots
+from tl_core.presentation import chart_style, plots
 from tl_core.presentation.formatting import format_pct
 from tl_core.presentation.inspect_report import space_titles, two_decimals
 
@@ -86,10 +86,10 @@ def embedding_maps(result: Mapping[str, Any], texts: Sequence[str] | None = None
     fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False)
     for ann in fig.layout.annotations[:2]:  # the subplot titles
-        ann.update(font={"size": plots.FONT_SIZE})
+        ann.update(font={"size": chart_style.FONT_SIZE})
     subtitle = ("One point per item, coloured by its true class; × = the trained model gets it wrong. "
                 "The axes have no units: only who sits near whom counts.")
-    fig = plots._style(fig, title, subtitle=subtitle, height=600)
+    fig = chart_style._style(fig, title, subtitle=subtitle, height=600)
     fig.update_layout(margin={"t": 170}, legend={"title": {"text": "true class"}})
     return fig
 
