@@ -70,8 +70,9 @@ def _train_checks(config, dataset, ranking) -> None:
         state.manager().submit(check, owner=state.owner(), dataset=dataset, label=CHECK_LABEL)
 
 
-def score_table(rows: list[dict], measured: dict | None = None, mode: str | None = None) -> pd.DataFrame:
-    """Best first, by LogME; with `measured` ((name, pretrained) -> Measured dict) the runs' test accuracy beside."""
+def score_table(rows: list[dict], measured: dict | None = None) -> pd.DataFrame:
+    """Best first, by LogME; with `measured` ((name, pretrained) -> Measured dict) the runs' test accuracy beside,
+    once there is one."""
     rows = sorted(rows, key=lambda r: (r["logme"], r["hscore"]), reverse=True)
     table = pd.DataFrame({
         "#": range(1, len(rows) + 1),
@@ -81,8 +82,8 @@ def score_table(rows: list[dict], measured: dict | None = None, mode: str | None
         "H-score": [r["hscore"] for r in rows],
         "seconds": [r["seconds"] for r in rows],
     })
-    if measured is not None:
-        found = [measured.get((r["name"], r["pretrained"])) or {} for r in rows]
+    found = [(measured or {}).get((r["name"], r["pretrained"])) or {} for r in rows]
+    if any(m.get("runs") for m in found):  # the measured columns once some backbone has a run
         table["test acc"] = pd.Series([100 * m["accuracy"] if m.get("accuracy") is not None else None
                                        for m in found], dtype=float)  # empty, not "None", where no run is
         table["runs"] = [m.get("runs", 0) for m in found]
@@ -189,9 +190,13 @@ def _render() -> None:
                    f"{views.fmt_seconds(ranking.seconds)}"
                    + (f" · not scored (weights not on this machine): {', '.join(ranking.skipped)}"
                       if ranking.skipped else ""))
-        _show_table(score_table(rows, measured, check["mode"]), check["mode"])
+        _show_table(score_table(rows, measured), check["mode"])
         ok, text = _agreement_text(check)
         (st.success if ok else st.caption)(text)
+        sick = [f"{m['name']} ({_init(m['pretrained'])})" for m in check["backbones"] if m["unhealthy"]]
+        if sick:
+            st.caption(f"Left out as not results: the runs of {', '.join(sick)} were flagged unhealthy (one class "
+                       "predicted, or stuck at chance); see the Compare page.")
         todo = unmeasured(ranking, records)
         if running_checks and not checks_active:  # just queued from this fragment: poll from the page's next run
             st.rerun()
