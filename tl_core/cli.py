@@ -303,9 +303,6 @@ def _data_config(args):
                        label_column=args.label_column)
 
 
-def _add_data_options(t: argparse.ArgumentParser) -> None:
-    """What picks the items and their input size: shared by `train`, `sweep` and `rank`, so a ranking scores the
-    training items a run on the same options trains on."""
 def cmd_embed(args) -> int:
     """What the model learned: the split's features before and after training, mapped to 2-D, and how well each
     space separates the classes (k-NN accuracy, silhouette)."""
@@ -390,7 +387,9 @@ def _add_inspect_commands(sub) -> None:
     m.set_defaults(func=cmd_mistakes)
 
 
-def _add_train_options(t: argparse.ArgumentParser) -> None:
+def _add_data_options(t: argparse.ArgumentParser) -> None:
+    """What picks the items and their input size: shared by `train`, `sweep` and `rank`, so a ranking scores the
+    training items a run on the same options trains on."""
     t.add_argument("--data", required=True, help="builtin:animals | builtin:digits | builtin:sentiment | folder | .zip | .csv")
     t.add_argument("--image-size", type=int, default=None)
     t.add_argument("--labels-per-class", type=int, default=None)
