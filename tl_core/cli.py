@@ -108,7 +108,10 @@ def cmd_train(args) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
     try:
         store = RunStore(args.store) if args.store else RunStore()
-        result = train(config, callbacks=[_ProgressBar(args.quiet)], cancel=cancel, store=store, owner="cli")
+        if args.runner == "here":
+            result = train(config, callbacks=[_ProgressBar(args.quiet)], cancel=cancel, store=store, owner="cli")
+        else:
+            result = _train_on_runner(args.runner, config, store, _ProgressBar(args.quiet), cancel)
     finally:
         signal.signal(signal.SIGINT, previous)
     if result.status == "cancelled":
@@ -133,6 +136,36 @@ def cmd_train(args) -> int:
         print("change per block (1 - CKA with the pretrained network): "
               + ", ".join(f"{b} {1 - v:.2f}" for b, v in zip(change["blocks"], change["cka"])))
     return 0
+
+
+def _train_on_runner(name: str, config, store, progress, cancel):
+    """The same run submitted to a runner (a worker process, a Ray cluster), its events read back as they come:
+    the output is what training here prints."""
+    from tl_core.engine.training import RunResult
+    from tl_core.events import Cancelled, EpochMetrics, RunFinished, RunStarted
+    from tl_core.runs.runners import RunRequest, make_runner
+
+    result = RunResult("", "failed", config.to_dict(), [])
+
+    def collect(event) -> None:
+        progress(event)
+        if isinstance(event, RunStarted):
+            result.run_id, result.classes, result.config = event.run_id, list(event.classes), event.config
+        elif isinstance(event, EpochMetrics):
+            result.history.append(event.row())
+        elif isinstance(event, RunFinished):
+            result.status, result.summary, result.error = event.status, event.summary, event.error
+
+    runner = make_runner(name, store, 1, **({"warm": False} if name == "local" else {}))
+    try:
+        runner.run(RunRequest("cli", "cli", config), collect, cancel)
+    except Cancelled:
+        result.status = "cancelled"
+    finally:
+        runner.shutdown()
+    if result.status == "failed":
+        raise UserError(result.error or "the run failed")
+    return result
 
 
 #: What `train --json` reports of a run's summary (see tl_core.engine.training.fit).
@@ -443,6 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_datasets)
     t = sub.add_parser("train", help="train one run and record it")
     _add_train_options(t)
+    t.add_argument("--runner", choices=["here", "local", "ray"], default="here",
+                   help="where it trains: in this process (default), a worker process, or a Ray cluster "
+                        "($TL_RAY_ADDRESS; `make setup-ray`)")
     t.set_defaults(func=cmd_train)
     w = sub.add_parser("sweep", help="a grid of controlled runs: modes x freeze depths x labels per class")
     _add_train_options(w)

@@ -19,10 +19,11 @@ class Cancelled(Exception):
 
 
 class CancelToken:
-    """A thread-safe flag the loop checks once per batch."""
+    """A thread-safe flag the loop checks once per batch (a multiprocessing Event when the run is in a worker
+    process and the server cancels it)."""
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    def __init__(self, flag=None) -> None:
+        self._event = flag if flag is not None else threading.Event()
 
     def cancel(self) -> None:
         self._event.set()

@@ -4,7 +4,8 @@
 the classroom demo the moment the page appeared waited 10-13 s for the first curve point: the server was still
 importing torch and torchvision and warming the demo up while the demo trained. Here the imports, the demo's
 warm-up (its data, its weights, one forward pass) and the description of every backbone happen before
-Streamlit starts listening, so a server that answers is a warm server. Then Streamlit's own command line runs
+Streamlit starts listening, so a server that answers is a warm server; the run workers (worker processes,
+tl_core/runs/runners/processes.py) start first and warm themselves up meanwhile. Then Streamlit's own command line runs
 `app.py` in this same process.
 """
 
@@ -29,6 +30,7 @@ def warm() -> float:
     from tl_core.engine import training  # noqa: F401
     from ui import state, views  # noqa: F401
 
+    state.manager()  # the run workers (TL_RUNNER=local) start now and warm up beside this process
     state.warm_demo()  # marks the process warm: the app's background warm-up skips this step
     data.list_builtins()  # Home and Data describe the built-in sets (reading the 37k-text one takes a while)
     # Every backbone's description too (the Model page lists them; the first text one imports transformers):

@@ -76,7 +76,7 @@ def _store(root: str) -> RunStore:
 
 @st.cache_resource(show_spinner=False)
 def _manager(root: str, max_concurrent: int) -> JobManager:
-    manager = JobManager(_store(root), max_concurrent=max_concurrent)
+    manager = JobManager(_store(root), max_concurrent=max_concurrent, runner=None)  # $TL_RUNNER, default local
     _cancel_at_exit(manager)
     return manager
 

@@ -78,7 +78,8 @@ class Server:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path)
-        full_env = dict(os.environ, TL_DATA_DIR=str(data_dir), TOKENIZERS_PARALLELISM="false", **(env or {}))
+        full_env = dict(os.environ, TL_DATA_DIR=str(data_dir), TOKENIZERS_PARALLELISM="false",
+                        **{"TL_RUNNER": "local", **(env or {})})
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - open for the server's lifetime, closed in stop()
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(

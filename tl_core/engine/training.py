@@ -25,10 +25,10 @@ from torch import nn
 
 from tl_core.models import backbones
 from tl_core.inputs import data, shifts
-from tl_core.engine import head_fit, health, precise_bn, recipes
+from tl_core.engine import head_fit, health, memory, precise_bn, recipes
 from tl_core.config import (BUDGET_HELP, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, TrainConfig)
 from tl_core.device import configure_cpu_threads, pick_device
-from tl_core.errors import ConfigError
+from tl_core.errors import ConfigError, failure_text
 from tl_core.records import RunSummary
 from tl_core.events import (CancelToken, Cancelled, EpochMetrics, Event, EventHandler, Message, RunFinished, RunStarted,
                      StepProgress)
@@ -140,6 +140,10 @@ def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepare
     model.to(device)
     if model.family == "vision":  # channels-last convolutions: ~1.5x faster on CPU (oneDNN) and on tensor cores
         model.to(memory_format=torch.channels_last)
+    if model.family == "vision":
+        memory.check_fits(model, image_size=config.image_size, batch_size=config.batch_size, device=device,
+                          items=len(split.train) + len(split.val) + 2 * len(split.test),
+                          trains_backbone=config.mode != "frozen")
     shift = shifts.shift_for(config.ood_shift, ds.kind)
     x_train, x_val = (_inputs(model, ds, idx, config, device) for idx in (split.train, split.val))
     y_train, y_val, y_test = (torch.as_tensor(ds.labels[idx], dtype=torch.long, device=device)
@@ -432,7 +436,7 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
         result.status = "cancelled"
         result.summary = RunSummary(wall_s=time.perf_counter() - start, epochs_done=len(result.history))
     except Exception as err:  # recorded, then re-raised for the caller to report
-        result.status, result.error = "failed", f"{type(err).__name__}: {err}"
+        result.status, result.error = "failed", failure_text(err)
         emit(RunFinished(run_id, "failed", RunSummary(), result.error))
         raise
     emit(RunFinished(run_id, result.status, result.summary, None))

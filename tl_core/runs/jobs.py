@@ -1,9 +1,13 @@
 """Runs trainings off the UI thread, a few at a time, and keeps a snapshot of each that any thread may read.
 
 Streamlit reruns its script on every click, so training must not live in the
-script: a worker thread consumes the engine's event stream into a Job, and the
+script: a manager thread consumes the engine's event stream into a Job, and the
 page polls `snapshot()`. A limit on concurrent runs keeps a classroom server
 alive; extra runs wait in a queue and know their place in it.
+
+Where a run trains is the runner's business (tl_core/runs/runners): a worker
+process (the default), this process, or a Ray cluster. The manager, its queue
+and its Jobs behave the same whichever it is.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tl_core.config import TrainConfig
-from tl_core.errors import UserError
+from tl_core.errors import UserError, failure_text
 from tl_core.records import JobState, RunSummary
-from tl_core.events import CancelToken, EpochMetrics, Event, Message, RunFinished, RunStarted, StepProgress
+from tl_core.events import (CancelToken, Cancelled, EpochMetrics, Event, Message, RunFinished, RunStarted,
+                            StepProgress)
+from tl_core.runs.runners import RunRequest, Runner, make_runner
 from tl_core.runs.store import RunStore
 
 
@@ -86,9 +92,12 @@ class Job:
 
 
 class JobManager:
-    def __init__(self, store: RunStore, max_concurrent: int = 2):
+    def __init__(self, store: RunStore, max_concurrent: int = 2, runner: Runner | str | None = "thread"):
+        """`runner`: a Runner, or its name ("local", "thread", "ray"; None: $TL_RUNNER, default "local").
+        One manager thread per concurrent run; the local runner starts as many worker processes."""
         self.store = store
         self.max_concurrent = max(1, int(max_concurrent))
+        self.runner = runner if hasattr(runner, "run") else make_runner(runner, store, self.max_concurrent)
         self._pool = ThreadPoolExecutor(max_workers=self.max_concurrent, thread_name_prefix="tl-train")
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
@@ -189,8 +198,6 @@ class JobManager:
             self._ended[job_id].set()
 
     def _run_job(self, job_id: str, dataset) -> None:
-        from tl_core.engine.training import fit, prepare
-
         token = self._cancel[job_id]
         job = self.snapshot(job_id)
         if job.after:  # submitted earlier, so it already holds a worker or ended: no deadlock
@@ -201,18 +208,14 @@ class JobManager:
             return
         self._update(job_id, state=JobState.PREPARING)
         try:
-            prep = prepare(job.config, dataset)
-            if token.cancelled:
-                self._update(job_id, state=JobState.CANCELLED)
-                return
-            callbacks = [self.store.recorder(owner=job.owner, model=prep.model), lambda e: self._on_event(job_id, e)]
-            fit(prep, callbacks=callbacks, cancel=token)
+            self.runner.run(RunRequest(job_id, job.owner, job.config, dataset), lambda e: self._on_event(job_id, e),
+                            token)
+        except Cancelled:
+            self._update(job_id, state=JobState.CANCELLED)
         except Exception as err:  # shown in the UI as one line; the traceback only for real bugs
-            user_error = isinstance(err, UserError)
-            message = str(err) if user_error else f"{type(err).__name__}: {err}"
-            if not user_error:
+            if not isinstance(err, UserError):
                 traceback.print_exc()
-            self._update(job_id, state=JobState.FAILED, error=message)
+            self._update(job_id, state=JobState.FAILED, error=failure_text(err))
 
     def shutdown(self) -> None:
         with self._lock:
@@ -220,3 +223,4 @@ class JobManager:
         for t in tokens:
             t.cancel()
         self._pool.shutdown(wait=True)
+        self.runner.shutdown()

@@ -51,6 +51,13 @@ def _alive(pid) -> bool:
     return True
 
 
+def _writer() -> dict:
+    """Who is writing a running row: this process, and the server it trains for when it is a worker process
+    (tl_core/runs/runners/processes.py). Either one gone and the run cannot finish."""
+    server = os.environ.get("TL_WORKER_SERVER_PID", "")
+    return {"pid": os.getpid(), **({"server_pid": int(server)} if server.isdigit() else {})}
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -84,7 +91,7 @@ class RunStore:
         self._write("INSERT INTO runs (run_id, owner, created_at, status, device, dataset, backbone, mode, config, summary)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (run_id, owner, _now(), status, device, config.get("data"), config.get("backbone"),
-                     config.get("mode"), json.dumps(config), json.dumps({"pid": os.getpid()})))
+                     config.get("mode"), json.dumps(config), json.dumps(_writer())))
 
     def add_epoch(self, run_id: str, row: dict) -> None:
         self._write("INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?)", (run_id, *[row[k] for k in HISTORY_KEYS]))
@@ -97,8 +104,9 @@ class RunStore:
         """Runs left 'running' by a process that died are failed runs: say so instead of spinning forever."""
         with self._lock, closing(self._connect()) as db, db:
             for r in db.execute("SELECT run_id, summary FROM runs WHERE status='running'").fetchall():
-                pid = json.loads(r["summary"] or "{}").get("pid")
-                if pid != os.getpid() and not _alive(pid):
+                writer = json.loads(r["summary"] or "{}")
+                pids = [writer.get("pid"), *([writer["server_pid"]] if "server_pid" in writer else [])]
+                if os.getpid() not in pids and not all(_alive(p) for p in pids):
                     db.execute("UPDATE runs SET status='failed', error='interrupted: the process that ran it stopped'"
                                " WHERE run_id=?", (r["run_id"],))
 
