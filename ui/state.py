@@ -183,7 +183,7 @@ def warm_demo() -> None:
         try:
             from tl_core.runs import demo
 
-            demo.warm_up()
+            demo.warm_up(trains_here=manager().runner.name == "thread")
         except Exception as err:  # only a warm-up: the first run reports real problems itself
             _log.warning("demo warm-up failed: %s", err)
         _warmed = True

@@ -45,10 +45,11 @@ def submit_demo(manager: JobManager, owner: str, configs: list[TrainConfig] | No
     return [first, *(manager.submit(c, owner=owner, label=f"demo:{c.mode}", after=first) for c in configs[1:])]
 
 
-def warm_up(base: TrainConfig = DEMO_BASE) -> None:
-    """What a server does once at start so the demo's first click trains at once: import the vision stack and
-    scikit-learn, decode the data, read the weights, and run forward passes at the batch sizes the first run uses
-    (the CPU kernels are set up on first use, per shape)."""
+def warm_up(base: TrainConfig = DEMO_BASE, *, trains_here: bool = True) -> None:
+    """What a process that trains does once at start so the demo's first click trains at once: import the vision
+    stack and scikit-learn, decode the data, read the weights, and run forward passes at the batch sizes the first
+    run uses (the CPU kernels are set up on first use, per shape). A server whose runs train in worker processes
+    (`trains_here=False`) only needs the data its pages show: the workers warm the rest up themselves."""
     import torch
 
     from tl_core.models import backbones
@@ -56,6 +57,8 @@ def warm_up(base: TrainConfig = DEMO_BASE) -> None:
     from tl_core.engine import training
 
     data.load_dataset(base.data)
+    if not trains_here:
+        return
     model = backbones.build(base.backbone, n_classes=2, pretrained=True, image_size=base.image_size)
     model.eval().to(memory_format=torch.channels_last)
     with torch.no_grad():
