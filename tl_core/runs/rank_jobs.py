@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from tl_core.config import TrainConfig
 from tl_core.engine.ranking import DEFAULT_PER_CLASS, Ranking
 from tl_core.errors import UserError
+from tl_core.records import JobState
 from tl_core.events import BackboneScored, CancelToken, Event, Message, ScoreProgress
 
 
@@ -29,7 +30,7 @@ class RankJob:
     include_random: bool
     max_per_class: int | None = DEFAULT_PER_CLASS
     key: str = ""  # what the caller ranked (its settings), to find the job again
-    state: str = "queued"  # queued | running | completed | cancelled | failed
+    state: JobState = JobState.QUEUED
     current: str = ""  # the backbone whose features are being extracted
     index: int = 0
     total: int = 0
@@ -43,7 +44,7 @@ class RankJob:
 
     @property
     def done(self) -> bool:
-        return self.state in ("completed", "cancelled", "failed")
+        return JobState(self.state).done
 
     @property
     def progress(self) -> float:
@@ -77,8 +78,8 @@ class RankJobs:
             if job is None or job.done:
                 return
             self._cancel[job_id].cancel()
-            if job.state == "queued":
-                job.state = "cancelled"
+            if job.state == JobState.QUEUED:
+                job.state = JobState.CANCELLED
 
     def snapshot(self, job_id: str) -> RankJob | None:
         with self._lock:
@@ -119,9 +120,9 @@ class RankJobs:
         with self._lock:
             job = self._jobs[job_id]
             if token.cancelled:
-                job.state = "cancelled"
+                job.state = JobState.CANCELLED
                 return
-            job.state = "running"
+            job.state = JobState.RUNNING
             config, include_random, max_per_class = job.config, job.include_random, job.max_per_class
         try:
             ranking = rank_backbones(config, dataset=dataset, include_random=include_random,
@@ -132,10 +133,10 @@ class RankJobs:
             if not user_error:
                 traceback.print_exc()
             with self._lock:
-                job.state, job.error = "failed", str(err) if user_error else f"{type(err).__name__}: {err}"
+                job.state, job.error = JobState.FAILED, str(err) if user_error else f"{type(err).__name__}: {err}"
             return
         with self._lock:
-            job.ranking, job.state, job.elapsed_s = ranking, ranking.status, ranking.seconds
+            job.ranking, job.state, job.elapsed_s = ranking, JobState(ranking.status), ranking.seconds
 
     def cancel_all(self) -> None:
         with self._lock:
