@@ -45,17 +45,13 @@ class AttributionError(UserError):
     """An attribution that cannot be made: a text model asked for a map, a network with no spatial block..."""
 
 
-@dataclass
-class CamResult:
-    """A Grad-CAM map of one image for one class, and what the model predicted."""
+class _Decision:
+    """What the model decided about one input (its `classes`, `probabilities` and the `target` class an
+    attribution explains), shared by both kinds of result."""
 
-    image: np.ndarray  # uint8 [S,S,3]: the resized, centre-cropped image the model saw
-    heatmap: np.ndarray  # float32 [S,S] in [0,1]: the map upsampled to the image, min-max scaled (see `scale`)
-    cam: np.ndarray  # float32 [h,w] >= 0: the map at the block's own resolution, before scaling
-    block: str
     classes: list[str]
-    probabilities: np.ndarray  # float [classes]
-    target: int  # the class the map is for
+    probabilities: np.ndarray
+    target: int
 
     @property
     def predicted(self) -> int:
@@ -73,21 +69,37 @@ class CamResult:
     def target_class(self) -> str:
         return self.classes[self.target]
 
+    def _decision_dict(self) -> dict:
+        return {"predicted_class": self.predicted_class, "probability": self.probability,
+                "target_class": self.target_class, "target_probability": float(self.probabilities[self.target]),
+                "probabilities": {c: float(p) for c, p in zip(self.classes, self.probabilities)}}
+
+
+@dataclass
+class CamResult(_Decision):
+    """A Grad-CAM map of one image for one class, and what the model predicted."""
+
+    image: np.ndarray  # uint8 [S,S,3]: the resized, centre-cropped image the model saw
+    heatmap: np.ndarray  # float32 [S,S] in [0,1]: the map upsampled to the image, min-max scaled (see `scale`)
+    cam: np.ndarray  # float32 [h,w] >= 0: the map at the block's own resolution, before scaling
+    block: str
+    classes: list[str]
+    probabilities: np.ndarray  # float [classes]
+    target: int  # the class the map is for
+
     @property
     def empty(self) -> bool:
         """No positive evidence anywhere: the block's gradients all point against the class."""
         return not float(self.cam.max()) > 0
 
     def to_dict(self, digits: int = 4) -> dict:
-        return {"predicted_class": self.predicted_class, "probability": self.probability,
-                "target_class": self.target_class, "target_probability": float(self.probabilities[self.target]),
-                "probabilities": {c: float(p) for c, p in zip(self.classes, self.probabilities)},
+        return {**self._decision_dict(),
                 "block": self.block, "map_size": list(self.cam.shape), "image_size": self.heatmap.shape[0],
                 "cam": np.round(self.cam, digits).tolist(), "heatmap": np.round(self.heatmap, digits).tolist()}
 
 
 @dataclass
-class TokenResult:
+class TokenResult(_Decision):
     """Integrated-gradient scores of the tokens of one text for one class, and what the model predicted."""
 
     text: str
@@ -100,26 +112,8 @@ class TokenResult:
     gap: float  # |sum(scores) - (log p(x) - log p(baseline))|: integration error, small when the steps suffice
     truncated: bool  # the text was longer than the model's max_length: the tail was not seen
 
-    @property
-    def predicted(self) -> int:
-        return int(np.argmax(self.probabilities))
-
-    @property
-    def predicted_class(self) -> str:
-        return self.classes[self.predicted]
-
-    @property
-    def probability(self) -> float:
-        return float(self.probabilities[self.predicted])
-
-    @property
-    def target_class(self) -> str:
-        return self.classes[self.target]
-
     def to_dict(self, digits: int = 4) -> dict:
-        return {"predicted_class": self.predicted_class, "probability": self.probability,
-                "target_class": self.target_class, "target_probability": float(self.probabilities[self.target]),
-                "probabilities": {c: float(p) for c, p in zip(self.classes, self.probabilities)},
+        return {**self._decision_dict(),
                 "tokens": [{"token": t, "start": s, "end": e, "score": round(float(v), digits)}
                            for t, (s, e), v in zip(self.tokens, self.spans, self.scores)],
                 "completeness_gap": round(self.gap, 6), "truncated": self.truncated}

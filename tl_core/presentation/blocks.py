@@ -16,7 +16,7 @@ from tl_core.engine import recipes
 from tl_core.engine.plan import HEAD_NAME, RunPlan
 from tl_core.presentation.formatting import (FROZEN_FILL, FROZEN_LINE, HEAD_COLOR, format_params, mode_color,
                                              mode_label, tint, trainable_summary)
-from tl_core.presentation.chart_style import _style
+from tl_core.presentation.chart_style import style_figure
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,6 @@ def _rounded_rect(x0: float, y0: float, x1: float, y1: float, rx: float, ry: flo
         f"L {n(x0 + rx)} {n(y1)} Q {n(x0)} {n(y1)} {n(x0)} {n(y1 - ry)} "
         f"L {n(x0)} {n(y0 + ry)} Q {n(x0)} {n(y0)} {n(x0 + rx)} {n(y0)} Z"
     )
-
-
-def _short(name: str, limit: int) -> str:
-    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 
@@ -229,7 +225,7 @@ def block_diagram(plan: RunPlan, max_per_row: int = 8) -> go.Figure:
     span_x = per_row * pitch_x - gap
     fig.update_xaxes(visible=False, range=[-0.95, span_x + 0.95], fixedrange=True)
     fig.update_yaxes(visible=False, range=[-(rows - 1) * pitch_y - h - 0.25, 0.25], fixedrange=True)
-    _style(fig, title, subtitle=subtitle, height=170 + 130 * rows)
+    style_figure(fig, title, subtitle=subtitle, height=170 + 130 * rows)
     fig.update_layout(
         legend={"orientation": "h", "y": -0.02, "x": 0.5, "xanchor": "center", "yanchor": "top"},
         margin={"l": 20, "r": 20, "t": 100, "b": 50},

@@ -51,7 +51,7 @@ def _sorted_modes(modes: Iterable[str]) -> list[str]:
     return known + sorted(m for m in modes if m not in MODE_ORDER)
 
 
-def _classes_of(runs: Iterable[Mapping[str, Any]]) -> list[str] | None:
+def classes_of(runs: Iterable[Mapping[str, Any]]) -> list[str] | None:
     for r in runs:
         classes = summary_of(r).get("classes")
         if classes:
@@ -73,7 +73,7 @@ def _data_name(data: Any) -> str:
     return s.split(":", 1)[1] if s.startswith("builtin:") else s
 
 
-def _what(runs: Sequence[Mapping[str, Any]]) -> str:
+def what_was_run(runs: Sequence[Mapping[str, Any]]) -> str:
     """'animals · mobilenet_v2' for the title of a comparison chart."""
     data = ", ".join(_data_name(d) for d in _distinct(runs, "data"))
     backbones = ", ".join(str(b) for b in _distinct(runs, "backbone"))
@@ -104,7 +104,7 @@ def run_label(run: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------
 
 
-def _style(fig: go.Figure, title: str, subtitle: str | None = None, height: int = 460) -> go.Figure:
+def style_figure(fig: go.Figure, title: str, subtitle: str | None = None, height: int = 460) -> go.Figure:
     title_dict: dict[str, Any] = {"text": title, "font": {"size": TITLE_SIZE}, "x": 0.0, "xanchor": "left"}
     if subtitle:
         title_dict["subtitle"] = {"text": subtitle, "font": {"size": FONT_SIZE - 1, "color": "#444"}}
@@ -134,10 +134,10 @@ def empty_figure(message: str = WAITING_TEXT, title: str = "") -> go.Figure:
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _style(fig, title, height=320)
+    return style_figure(fig, title, height=320)
 
 
-def _pct_axis(axis_update, title: str, upper: float = 1.0, **kw) -> None:
+def pct_axis(axis_update, title: str, upper: float = 1.0, **kw) -> None:
     axis_update(title_text=title, tickformat=".0%", range=[0, upper], **kw)
 
 
@@ -148,7 +148,7 @@ def _epoch_axis(n_epochs: int) -> dict[str, Any]:
     return d
 
 
-def _add_chance(fig: go.Figure, n_classes: int | None) -> None:
+def add_chance(fig: go.Figure, n_classes: int | None) -> None:
     if not n_classes or n_classes < 2:
         return
     chance = 1.0 / n_classes

@@ -17,10 +17,10 @@ from tl_core.presentation.chart_style import (
     WAITING_TEXT,
     config_of,
     _epoch_axis,
-    _pct_axis,
+    pct_axis,
     _sorted_modes,
-    _style,
-    _what,
+    style_figure,
+    what_was_run,
     empty_figure,
     run_label,
 )
@@ -88,7 +88,7 @@ def learning_curves(
     n_epochs = max((int(h.get("epoch", i + 1)) for i, h in enumerate(history)), default=1)
     fig.update_xaxes(**_epoch_axis(n_epochs))
     fig.update_yaxes(title_text="loss (cross-entropy)", rangemode="tozero", row=1, col=1)
-    _pct_axis(lambda **kw: fig.update_yaxes(row=1, col=2, **kw), "accuracy (%)", upper=1.02)
+    pct_axis(lambda **kw: fig.update_yaxes(row=1, col=2, **kw), "accuracy (%)", upper=1.02)
 
     xs, ys = _series(history, "val_acc")
     if ys:
@@ -104,7 +104,7 @@ def learning_curves(
             ay=30,
             font={"size": FONT_SIZE - 2},
         )
-    _style(fig, title)
+    style_figure(fig, title)
     fig.update_layout(legend={"orientation": "h", "y": -0.2, "x": 0.5, "xanchor": "center"})
     return fig
 
@@ -145,10 +145,10 @@ def overlay_curves(runs: Sequence[Mapping[str, Any]], metric: str = "val_acc") -
         )
     fig.update_xaxes(**_epoch_axis(max_epoch))
     if is_acc:
-        _pct_axis(fig.update_yaxes, _METRIC_LABELS[metric], upper=1.02)
+        pct_axis(fig.update_yaxes, _METRIC_LABELS[metric], upper=1.02)
     else:
         fig.update_yaxes(title_text=_METRIC_LABELS[metric], rangemode="tozero")
-    _style(fig, title, subtitle=_what(runs) or None, height=480 + 22 * len(runs))
+    style_figure(fig, title, subtitle=what_was_run(runs) or None, height=480 + 22 * len(runs))
     fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0, "yanchor": "top"})
     return fig
 
@@ -190,10 +190,10 @@ def mode_curves(runs: Sequence[Mapping[str, Any]], metric: str = "val_acc") -> g
             hovertemplate=name + "<br>epoch %{x}: " + ("%{y:.1%}" if is_acc else "%{y:.3f}") + "<extra></extra>"))
     fig.update_xaxes(**_epoch_axis(max_epoch))
     if is_acc:
-        _pct_axis(fig.update_yaxes, _METRIC_LABELS[metric], upper=1.02)
+        pct_axis(fig.update_yaxes, _METRIC_LABELS[metric], upper=1.02)
     else:
         fig.update_yaxes(title_text=_METRIC_LABELS[metric], rangemode="tozero")
-    _style(fig, title, subtitle="mean over seeds, band: lowest to highest" if any(
+    style_figure(fig, title, subtitle="mean over seeds, band: lowest to highest" if any(
         len(s) > 1 for s in by_mode.values()) else None)
     fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0, "yanchor": "top"})
     return fig

@@ -8,7 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from tl_core.presentation.chart_style import FONT_SIZE, _add_chance, _classes_of, _pct_axis, _style, _what, empty_figure
+from tl_core.presentation.chart_style import FONT_SIZE, add_chance, classes_of, pct_axis, style_figure, what_was_run, empty_figure
 from tl_core.presentation.formatting import MODE_LABELS, format_pct, mode_color, mode_label
 from tl_core.runs import comparison
 
@@ -60,12 +60,12 @@ def transfer_gap(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
             customdata=[[cell.n]], hovertemplate=name + ": %{y:.1%} (%{customdata[0]} seeds)<extra></extra>"))
     fig.update_layout(barmode="group", bargap=0.25, showlegend=False)
     fig.update_xaxes(title_text="training mode")
-    what = _what([r for c in picked for r in c.runs])
-    _pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.12)
-    _add_chance(fig, len(_classes_of(picked[0].runs) or []) or None)
+    what = what_was_run([r for c in picked for r in c.runs])
+    pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.12)
+    add_chance(fig, len(classes_of(picked[0].runs) or []) or None)
     subtitle = f"Test accuracy at the epoch validation chose, {_seeds_note(picked)}" + (
         f", {lpc} labels per class." if lpc is not None else ".")
-    return _style(fig, f"Transfer gap: {what}" if what else "Transfer gap", subtitle=subtitle, height=500)
+    return style_figure(fig, f"Transfer gap: {what}" if what else "Transfer gap", subtitle=subtitle, height=500)
 
 
 def data_efficiency(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
@@ -102,10 +102,10 @@ def data_efficiency(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
     lpcs = [lpc for lpc, _ in groups]
     fig.update_xaxes(title_text="labels per class (training items per class)", type="log",
                      tickmode="array", tickvals=lpcs, ticktext=[str(v) for v in lpcs])
-    _pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.05)
-    _add_chance(fig, len(_classes_of(all_cells[0].runs) or []) or None)
-    what = _what([r for c in all_cells for r in c.runs])
-    return _style(fig, f"{title} {what}" if what else title, height=500,
+    pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.05)
+    add_chance(fig, len(classes_of(all_cells[0].runs) or []) or None)
+    what = what_was_run([r for c in all_cells for r in c.runs])
+    return style_figure(fig, f"{title} {what}" if what else title, height=500,
                   subtitle=f"Test accuracy, {_seeds_note(all_cells)}. Pretraining helps most when labels are scarce.")
 
 
@@ -143,11 +143,11 @@ def freeze_sweep(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
     if len(ks) <= 25:
         xaxis.update(tickmode="array", tickvals=ks)
     fig.update_xaxes(**xaxis)
-    _pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.05)
-    _add_chance(fig, len(_classes_of(tuned[0].runs) or []) or None)
-    what = _what([r for c in tuned for r in c.runs])
+    pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.05)
+    add_chance(fig, len(classes_of(tuned[0].runs) or []) or None)
+    what = what_was_run([r for c in tuned for r in c.runs])
     subtitle = (f"Test accuracy, {_seeds_note(tuned)}" + (f", {lpc} labels per class" if lpc is not None else "")
                 + ". Deeper k = more pretrained blocks kept.")
-    return _style(fig, f"{title}: {what}" if what else title, subtitle=subtitle, height=500)
+    return style_figure(fig, f"{title}: {what}" if what else title, subtitle=subtitle, height=500)
 
 

@@ -89,7 +89,7 @@ def embedding_maps(result: Mapping[str, Any], texts: Sequence[str] | None = None
         ann.update(font={"size": chart_style.FONT_SIZE})
     subtitle = ("One point per item, coloured by its true class; × = the trained model gets it wrong. "
                 "The axes have no units: only who sits near whom counts.")
-    fig = chart_style._style(fig, title, subtitle=subtitle, height=600)
+    fig = chart_style.style_figure(fig, title, subtitle=subtitle, height=600)
     fig.update_layout(margin={"t": 170}, legend={"title": {"text": "true class"}})
     return fig
 

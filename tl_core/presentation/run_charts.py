@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from tl_core.presentation.chart_style import CHANCE_COLOR, FONT_SIZE, _pct_axis, _style, empty_figure
+from tl_core.presentation.chart_style import CHANCE_COLOR, FONT_SIZE, pct_axis, style_figure, empty_figure
 from tl_core.presentation.formatting import FROZEN_LINE, MODE_COLORS, format_pct
 
 # ----------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def confusion_matrix(
     fig.update_yaxes(title_text="true class", autorange="reversed")
     subtitle = f"{int(correct)} of {int(total)} {split} {unit} correct ({format_pct(correct / total if total else 0)})"
     side = 420 + 26 * n
-    _style(fig, title, subtitle=subtitle, height=min(side, 1000))
+    style_figure(fig, title, subtitle=subtitle, height=min(side, 1000))
     return fig
 
 
@@ -117,7 +117,7 @@ def class_balance(counts: Mapping[str, int] | None, title: str = "Images per cla
         ratio = hi / lo
         subtitle = (f"{len(names)} classes · {sum(values)} {unit}<br>"
                     f"{'imbalanced' if ratio >= 1.5 else 'balanced'}: largest/smallest = {ratio:.1f}×")
-    fig = _style(fig, title, subtitle=subtitle, height=440)
+    fig = style_figure(fig, title, subtitle=subtitle, height=440)
     fig.update_layout(margin={"r": 70, "t": 125})  # a narrow column: two subtitle lines, the mean label at the right
     return fig
 
@@ -144,9 +144,9 @@ def topk_bar(probs: Mapping[str, float] | None, k: int = 5, title: str = "Top pr
         )
     )
     fig.update_yaxes(autorange="reversed", title_text="class")
-    _pct_axis(fig.update_xaxes, "predicted probability (%)", upper=1.15)
+    pct_axis(fig.update_xaxes, "predicted probability (%)", upper=1.15)
     fig.update_xaxes(tickvals=[0, 0.25, 0.5, 0.75, 1.0])
-    return _style(fig, title, height=160 + 55 * len(items))
+    return style_figure(fig, title, height=160 + 55 * len(items))
 
 
 def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze_depth: int | None) -> go.Figure:
@@ -182,6 +182,6 @@ def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze
     moved = max(range(len(names)), key=lambda i: change[i])
     subtitle = (f"0 = the block computes what it did before training (linear CKA on validation items); "
                 f"grey = frozen.<br>Most changed: {names[moved]}.")
-    fig = _style(fig, title, subtitle=subtitle, height=420)
+    fig = style_figure(fig, title, subtitle=subtitle, height=420)
     fig.update_layout(margin={"t": 125})
     return fig
