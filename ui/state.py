@@ -206,6 +206,12 @@ def start_warmup() -> threading.Thread:
 
     def work() -> None:
         warm_demo()
+        try:  # the Inspect page's first visit waited seconds for these
+            import sklearn.decomposition  # noqa: F401
+            import sklearn.model_selection  # noqa: F401
+            import sklearn.neighbors  # noqa: F401
+        except ImportError:
+            pass
         for family in ("vision", "text"):
             for name in backbones.list_names(family):
                 while jobs.active_count() and not stop.is_set():
