@@ -3,9 +3,10 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 PORT    ?= 8501
 
-.PHONY: setup run test test-fast bench clean
+.PHONY: setup setup-ray run test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -16,14 +17,21 @@ $(STAMP): requirements.txt requirements-assets.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-assets.txt
 	touch $(STAMP)
 
+# Optional: Ray for the `ray` runner (TL_RUNNER=ray); `make test` installs it so its tests run too.
+setup-ray: $(RAY_STAMP)
+
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-ray.txt
+	touch $(RAY_STAMP)
+
 run: setup  # ui/launch.py warms the engine up before the server listens, then runs app.py
 	$(BIN)/python -m ui.launch --server.port $(PORT)
 
-test: setup
+test: setup setup-ray
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+	$(BIN)/python -m pytest -q -m "not slow and not e2e and not ray"
 
 bench: setup
 	$(BIN)/python bench/bench_training.py

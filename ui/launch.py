@@ -47,7 +47,13 @@ def warm() -> float:
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    seconds = warm()
+    from tl_core.errors import UserError
+
+    try:
+        seconds = warm()
+    except UserError as err:  # e.g. TL_RUNNER=ray without TL_RAY_ADDRESS: one line, not a traceback
+        print(f"Transfer Lab: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     print(f"Transfer Lab: warmed up in {seconds:.1f} s; starting the server", file=sys.stderr, flush=True)
     from streamlit.web.cli import main as streamlit_main
 
