@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tl_core.config import TrainConfig
-from tl_core.runs.jobs import JobManager
 
 DEMO_BASE = TrainConfig(data="builtin:animals", backbone="mobilenet_v2", labels_per_class=25, val_per_class=20,
                         image_size=64, epochs=8, batch_size=16, seed=0)
@@ -38,8 +37,10 @@ def classroom_demo_configs(base: TrainConfig = DEMO_BASE, seeds: int = DEMO_SEED
     return [frozen[0], *slow, *frozen[1:]]
 
 
-def submit_demo(manager: JobManager, owner: str, configs: list[TrainConfig] | None = None) -> list[str]:
-    """Queue the runs: the first now, the others once it has ended. Returns the job ids in the order of `configs`."""
+def submit_demo(manager, owner: str, configs: list[TrainConfig] | None = None) -> list[str]:
+    """Queue the runs on `manager` (a tl_core.runs.jobs.JobManager, not imported: the job manager's worker
+    processes warm up with this module): the first now, the others once it has ended. Returns the job ids in the
+    order of `configs`."""
     configs = configs or classroom_demo_configs()
     first = manager.submit(configs[0], owner=owner, label=f"demo:{configs[0].mode}")
     return [first, *(manager.submit(c, owner=owner, label=f"demo:{c.mode}", after=first) for c in configs[1:])]
