@@ -1,8 +1,14 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if not os.environ.get("TL_ACTIVATION_CACHE_DIR"):  # the tests' frozen activations never reach the user's data folder
+    os.environ["TL_ACTIVATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="tl_activation_cache_")
+    atexit.register(shutil.rmtree, os.environ["TL_ACTIVATION_CACHE_DIR"], True)
 
 
 @pytest.fixture
