@@ -166,3 +166,16 @@ def test_a_budget_of_zero_megabytes_is_off_too(monkeypatch):
     assert run.first(["train"])["train"].tolist() == [1.0, 1.0]
     assert run.status == "off" and computed == ["train"] and activation_cache.entries() == []
     assert activation_cache.forward_passes() == 1
+
+
+def test_the_warm_up_fills_exactly_what_the_demo_runs_look_up():
+    from tl_core.runs import demo
+
+    configs = demo.classroom_demo_configs(data="builtin:digits", image_size=32, epochs=1, labels_per_class=4,
+                                          val_per_class=4, test_per_class=4, seeds=1)
+    assert demo.fill_demo_cache(configs) == {"miss": 2, "nothing cached": 1}  # frozen, depth-5 fine-tune; scratch
+    passes = activation_cache.forward_passes()
+    assert demo.fill_demo_cache(configs) == {"hit": 2, "nothing cached": 1}
+    frozen = training.train(replace(configs[0]))
+    assert frozen.status == "completed" and frozen.summary.activation_cache == "hit"
+    assert activation_cache.forward_passes() == passes  # the student's first click ran no frozen forward pass

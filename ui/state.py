@@ -206,6 +206,12 @@ def start_warmup() -> threading.Thread:
 
     def work() -> None:
         warm_demo()
+        try:  # the demo's frozen activations into the shared cache, between runs only: it yields to any run
+            while jobs.active_count() and not stop.is_set():
+                time.sleep(0.5)
+            demo.fill_demo_cache(stop=lambda: stop.is_set() or bool(jobs.active_count()))
+        except Exception as err:  # only a warm-up: a run computes what is missing itself
+            _log.warning("filling the demo's activation cache failed: %s", err)
         for family in ("vision", "text"):
             for name in backbones.list_names(family):
                 while jobs.active_count() and not stop.is_set():

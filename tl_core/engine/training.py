@@ -286,6 +286,20 @@ def _shared_activations(prep: Prepared) -> activation_cache.RunActivations | Non
                                            prep.device)
 
 
+def fill_shared_cache(config: TrainConfig, dataset: data.Dataset | None = None) -> str | None:
+    """Compute now what a run of `config` will look up in the shared activation cache (a server's warm-up fills the
+    classroom demo's entries), through the run's own steps: prepare, AdaBN where the recipe adapts, the same keys.
+    Returns "hit" (already there), "miss" (computed and stored), "off", or None (such a run caches nothing)."""
+    prep = prepare(config, dataset)
+    if prep.plan.adapts_batchnorm:
+        adapt_batchnorm(prep)
+    shared = _shared_activations(prep) if _cache_fits(prep) else None
+    if shared is None or shared.status == "off":
+        return shared and shared.status
+    shared.first(["train", "val"])
+    return shared.status
+
+
 @torch.no_grad()
 def evaluate(stepper: Stepper, x, y: torch.Tensor) -> tuple[float, float, np.ndarray]:
     losses, preds = [], []
