@@ -1,6 +1,5 @@
 """Home: what transfer learning is, and the classroom demo (three ways over three seeds, one chart, one sentence)."""
 
-import os
 import statistics
 
 import streamlit as st
@@ -32,23 +31,8 @@ def explain() -> None:
                 "*Compare* puts everyone's runs side by side; *Predict* tries a model on new images or text.")
 
 
-def _env_int(name: str) -> int | None:
-    try:
-        v = int(os.environ.get(name, ""))
-    except ValueError:
-        return None
-    return v if v > 0 else None
-
-
 def _demo_configs():
-    overrides = {}
-    if _env_int("TL_DEMO_EPOCHS"):
-        overrides["epochs"] = _env_int("TL_DEMO_EPOCHS")
-    if _env_int("TL_DEMO_LABELS_PER_CLASS"):
-        overrides["labels_per_class"] = _env_int("TL_DEMO_LABELS_PER_CLASS")
-    if _env_int("TL_DEMO_VAL_PER_CLASS"):
-        overrides["val_per_class"] = _env_int("TL_DEMO_VAL_PER_CLASS")
-    return demo.classroom_demo_configs(seeds=_env_int("TL_DEMO_SEEDS") or demo.DEMO_SEEDS, **overrides)
+    return demo.configured_demo_configs()
 
 
 def _demo_jobs():

@@ -1,4 +1,7 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -7,6 +10,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # `local` runner's worker processes have their own tests (test_runners.py), and the browser tests' real servers
 # use them (tests/e2e/conftest.py sets TL_RUNNER=local).
 os.environ.setdefault("TL_RUNNER", "thread")
+if not os.environ.get("TL_ACTIVATION_CACHE_DIR"):  # the tests' frozen activations never reach the user's data folder
+    os.environ["TL_ACTIVATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="tl_activation_cache_")
+    atexit.register(shutil.rmtree, os.environ["TL_ACTIVATION_CACHE_DIR"], True)
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ class RunSummary:
     n_test: int | None = None
     device: str | None = None
     cached_boundary: str | None = None
+    activation_cache: str | None = None  # the shared on-disk cache: "hit", "miss" or "off"; None: nothing cached
     freeze_depth: int | None = None
     n_blocks: int | None = None
     image_size: int | None = None

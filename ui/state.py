@@ -212,6 +212,16 @@ def start_warmup() -> threading.Thread:
             import sklearn.neighbors  # noqa: F401
         except ImportError:
             pass
+        try:  # the demo's frozen activations into the shared cache, between runs only: it yields to any run
+            if jobs.runner.name != "thread":  # the worker processes fill it as they warm up (processes.py)
+                raise StopIteration
+            while jobs.active_count() and not stop.is_set():
+                time.sleep(0.5)
+            demo.fill_demo_cache(stop=lambda: stop.is_set() or bool(jobs.active_count()))
+        except StopIteration:
+            pass
+        except Exception as err:  # only a warm-up: a run computes what is missing itself
+            _log.warning("filling the demo's activation cache failed: %s", err)
         for family in ("vision", "text"):
             for name in backbones.list_names(family):
                 while jobs.active_count() and not stop.is_set():

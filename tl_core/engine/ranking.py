@@ -22,9 +22,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from tl_core.config import TrainConfig
-from tl_core.engine import training, transferability
+from tl_core.engine import activation_cache, training, transferability
 from tl_core.errors import ConfigError, UserError
 from tl_core.events import (BackboneScored, CancelToken, Cancelled, EventHandler, Message, ScoreProgress)
 from tl_core.inputs import data
@@ -152,14 +153,31 @@ def _cap(labels_per_class: int | None, max_per_class: int | None) -> int | None:
 
 
 def _features(prep: training.Prepared, report, cancel: CancelToken) -> np.ndarray:
-    """Pooled features of the training items, one evaluation batch at a time (cancel and progress per batch)."""
-    out, done, n = [], 0, training._length(prep.x_train)
+    """Pooled features of the training items, one evaluation batch at a time (cancel and progress per batch).
+
+    Read from and written to the shared activation cache under the very key a frozen run on these items uses
+    (the same batches, so the same values): ranking then training, or training then ranking, runs the backbone
+    once. A computed set counts one forward pass."""
+    n = training._length(prep.x_train)
+    shared = training._shared_activations(prep)
+    key = shared.keys["train"] if shared is not None and activation_cache.enabled() else None
+    cached = activation_cache.read(key) if key else None
+    if cached is not None:
+        activation_cache.count("hits")
+        report(n, n)
+        cancel.check()
+        return cached.double().numpy()
+    out, done = [], 0
     for batch in training._batches(prep.x_train):
         cancel.check()
         out.append(training._boundary_activations(prep, batch))
         done += training._length(batch)
         report(done, n)
-    return np.concatenate([f.double().cpu().numpy() for f in out])
+    features = torch.cat(out)
+    activation_cache.count("forward_passes")
+    if key:
+        activation_cache.write(key, features)
+    return features.double().cpu().numpy()
 
 
 def rank_backbones(config: TrainConfig, *, dataset: data.Dataset | None = None, names: list[str] | None = None,

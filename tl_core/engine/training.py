@@ -25,7 +25,7 @@ from torch import nn
 
 from tl_core.models import backbones
 from tl_core.inputs import data, shifts
-from tl_core.engine import head_fit, health, memory, precise_bn, recipes
+from tl_core.engine import activation_cache, head_fit, health, memory, precise_bn, recipes
 from tl_core.config import (BUDGET_HELP, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, TrainConfig)
 from tl_core.device import configure_cpu_threads, pick_device
 from tl_core.errors import ConfigError, failure_text
@@ -264,6 +264,46 @@ def _boundary_activations(prep: Prepared, x) -> object:
     return torch.cat(out)
 
 
+_SHARED_NOTES = {"hit": "Frozen activations from the shared cache: no forward pass.",
+                 "miss": "Frozen activations computed and stored in the shared cache for the next run."}
+
+
+def _shared_activations(prep: Prepared) -> activation_cache.RunActivations | None:
+    """The run's four parts (train, val, test, and test shifted) through the shared on-disk cache
+    (tl_core.engine.activation_cache), keyed by everything that determines their boundary activations. None where
+    the boundary is not one tensor per item (a text encoder cut inside: its suffix cache is in memory only)."""
+    model, cfg = prep.model, prep.config
+    if not (model.sequential or prep.depth == model.n_blocks):
+        return None
+    size = {"image_size": cfg.image_size} if model.family == "vision" else {"max_length": cfg.max_length}
+    common = {"backbone": cfg.backbone, "weights": activation_cache.weights_digest(model, prep.depth),
+              "preprocess": {**model.preprocess.to_dict(), **size}, "data": prep.dataset.content_digest,
+              "depth": prep.depth,
+              "precision": f"{prep.device.type}:{getattr(_autocast(prep.device), 'fast_dtype', torch.float32)}"}
+    items = {"train": prep.split.train, "val": prep.split.val, "test": prep.split.test, "ood": prep.split.test}
+    keys = {part: activation_cache.part_key(**common, items=activation_cache.items_digest(idx),
+                                            shift=prep.ood_shift if part == "ood" else "", shift_seed=cfg.seed)
+            for part, idx in items.items()}
+    inputs = {"train": lambda: prep.x_train, "val": lambda: prep.x_val, "test": lambda: prep.x_test,
+              "ood": lambda: prep.x_ood}
+    return activation_cache.RunActivations(keys, lambda part: _boundary_activations(prep, inputs[part]()),
+                                           prep.device)
+
+
+def fill_shared_cache(config: TrainConfig, dataset: data.Dataset | None = None) -> str | None:
+    """Compute now what a run of `config` will look up in the shared activation cache (a server's warm-up fills the
+    classroom demo's entries), through the run's own steps: prepare, AdaBN where the recipe adapts, the same keys.
+    Returns "hit" (already there), "miss" (computed and stored), "off", or None (such a run caches nothing)."""
+    prep = prepare(config, dataset)
+    if prep.plan.adapts_batchnorm:
+        adapt_batchnorm(prep)
+    shared = _shared_activations(prep) if _cache_fits(prep) else None
+    if shared is None or shared.status == "off":
+        return shared and shared.status
+    shared.first(["train", "val"])
+    return shared.status
+
+
 @torch.no_grad()
 def evaluate(stepper: Stepper, x, y: torch.Tensor) -> tuple[float, float, np.ndarray]:
     losses, preds = [], []
@@ -390,9 +430,15 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
         if prep.plan.adapts_batchnorm:  # before any activation is cached: the features must see the new statistics
             emit(Message("AdaBN: re-estimating every BatchNorm layer's statistics on the training images…"))
             emit(Message(f"AdaBN: {adapt_batchnorm(prep)} BatchNorm layers adapted; no weight changed."))
+        shared = _shared_activations(prep) if cached else None
         if cached:  # test and its shifted copy only at the end: the first curve point comes sooner
             emit(Message(f"Caching activations ({boundary}): the frozen blocks run once, not every epoch."))
-            xs = {part: _boundary_activations(prep, x) for part, x in xs.items()}
+            if shared is None:
+                xs = {part: _boundary_activations(prep, x) for part, x in xs.items()}
+            else:
+                xs = shared.first(list(xs))
+                if shared.status in _SHARED_NOTES:
+                    emit(Message(_SHARED_NOTES[shared.status]))
         if epochs != cfg.epochs:
             emit(Message(f"Training to convergence: {epochs} epochs ({epochs * steps_per_epoch} optimizer steps, "
                          f"at least {CONVERGE_MIN_STEPS}) instead of {cfg.epochs}."))
@@ -407,7 +453,9 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
         select.restore()
         stepper.set_train(False)
         x_test, x_ood = prep.x_test, prep.x_ood
-        if cached:
+        if shared is not None:
+            x_test, x_ood = shared.later("test"), shared.later("ood")
+        elif cached:
             x_test, x_ood = _boundary_activations(prep, x_test), _boundary_activations(prep, x_ood)
         _, test_acc, test_pred = evaluate(stepper, x_test, prep.y_test)
         _, ood_acc, _ = evaluate(stepper, x_ood, prep.y_test)
@@ -427,7 +475,8 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
             image_size=cfg.image_size, epochs_run=result.history[-1]["epoch"],
             evaluations=len(result.history), budget=cfg.effective_budget,
             head_solver="lbfgs" if stepper.head_only else "adamw",
-            lr=None if stepper.head_only else cfg.effective_lr(model.family), **extra,
+            lr=None if stepper.head_only else cfg.effective_lr(model.family),
+            activation_cache=shared.status if shared is not None else None, **extra,
         )
         if cfg.mode == "finetune" and cfg.pretrained and prep.depth < model.n_blocks:
             result.summary.block_similarity = _block_change(prep, emit)

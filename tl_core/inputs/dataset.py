@@ -3,6 +3,8 @@ constructors, so `builtin_sets` and `data` both depend on this module and not on
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -61,6 +63,25 @@ class Dataset:
                 img = torch.tensor(self.images[i]).permute(2, 0, 1)[None]
                 out[j] = resize_crop(img, size)[0]
         return out
+
+    @functools.cached_property
+    def content_digest(self) -> str:
+        """sha256 of what the items are (class names, labels, every image's pixels or every text), computed once
+        per object: the shared activation cache keys on it, so two uploads of the same files share entries and a
+        changed file never reads another's. A Dataset is not changed after it is built (`subset` makes a new one)."""
+        h = hashlib.sha256()
+        h.update(repr((self.kind, list(self.classes))).encode())
+        h.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
+        if isinstance(self.images, np.ndarray):
+            h.update(repr(self.images.shape).encode())
+            h.update(np.ascontiguousarray(self.images).data)
+        elif self.images is not None:
+            for img in self.images:
+                h.update(repr(img.shape).encode())
+                h.update(np.ascontiguousarray(img).data)
+        for text in self.texts or ():
+            h.update(text.encode("utf-8", "surrogatepass") + b"\0")
+        return h.hexdigest()
 
     def subset(self, indices) -> "Dataset":
         """The same dataset restricted to `indices` (classes kept, counts recomputed)."""

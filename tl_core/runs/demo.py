@@ -14,6 +14,7 @@ still looking; the slow runs start next, and the other frozen seeds fill in besi
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 from tl_core.config import TrainConfig
@@ -35,6 +36,46 @@ def classroom_demo_configs(base: TrainConfig = DEMO_BASE, seeds: int = DEMO_SEED
     frozen = [replace(base, mode="frozen", freeze_depth=None, seed=base.seed + i) for i in range(max(1, seeds))]
     slow = [replace(base, mode="scratch", freeze_depth=None), replace(base, mode="finetune", freeze_depth=depth)]
     return [frozen[0], *slow, *frozen[1:]]
+
+
+def _env_int(name: str) -> int | None:
+    try:
+        v = int(os.environ.get(name, ""))
+    except ValueError:
+        return None
+    return v if v > 0 else None
+
+
+def configured_demo_configs() -> list[TrainConfig]:
+    """The demo this server runs: `classroom_demo_configs`, resized by TL_DEMO_EPOCHS, TL_DEMO_LABELS_PER_CLASS,
+    TL_DEMO_VAL_PER_CLASS and TL_DEMO_SEEDS where set (the browser tests' fast demo). The Home page submits
+    these, and the warm-up fills the activation cache for exactly these."""
+    overrides = {}
+    for var, name in (("TL_DEMO_EPOCHS", "epochs"), ("TL_DEMO_LABELS_PER_CLASS", "labels_per_class"),
+                      ("TL_DEMO_VAL_PER_CLASS", "val_per_class")):
+        if _env_int(var):
+            overrides[name] = _env_int(var)
+    return classroom_demo_configs(seeds=_env_int("TL_DEMO_SEEDS") or DEMO_SEEDS, **overrides)
+
+
+def fill_demo_cache(configs: list[TrainConfig] | None = None, stop=None) -> dict[str, int]:
+    """Put in the shared activation cache (tl_core.engine.activation_cache) every entry the demo's runs will look
+    up, through the same code path the runs take (`training.fill_shared_cache`): the first click of every student
+    then runs no frozen forward pass. Entries already there cost a read. `stop()` returning True ends it early.
+    Returns how many configs were a "hit" (already there), a "miss" (computed now), "off", or cache nothing."""
+    from tl_core.engine import training
+    from tl_core.inputs import data
+
+    counts: dict[str, int] = {}
+    datasets: dict[str, data.Dataset] = {}
+    for config in configs or configured_demo_configs():
+        if stop is not None and stop():
+            break
+        if config.data not in datasets:
+            datasets[config.data] = data.load_dataset(config.data)
+        status = training.fill_shared_cache(replace(config), datasets[config.data]) or "nothing cached"
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def submit_demo(manager, owner: str, configs: list[TrainConfig] | None = None) -> list[str]:

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tl_core.events import EpochMetrics, Event, RunFinished, RunStarted
+from tl_core.paths import default_root  # noqa: F401  (public here too: store.default_root)
 from tl_core.records import JobState, RunSummary
 
 SCHEMA = """
@@ -29,14 +30,6 @@ CREATE TABLE IF NOT EXISTS epochs (
 CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs(dataset, backbone);
 """
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
-
-
-def default_root() -> Path:
-    """$TL_DATA_DIR, else the XDG data folder: runs outlive the app and the checkout."""
-    if os.environ.get("TL_DATA_DIR"):
-        return Path(os.environ["TL_DATA_DIR"])
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "transfer-lab"
 
 
 def _alive(pid) -> bool:

@@ -193,6 +193,11 @@ def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: 
     store = RunStore(store_path)
     token = CancelToken(cancel_flag)  # the server sets it; the loop checks it every batch
     ready.set()
+    if warm:  # the demo's frozen activations into the shared cache (one worker computes, the others read), until
+        try:  # a run arrives: a student's click never waits for it
+            demo.fill_demo_cache(stop=lambda: not tasks.empty())
+        except Exception as err:  # noqa: BLE001 - a run computes what is missing itself
+            print(f"Transfer Lab worker: filling the demo's activation cache failed: {err}", flush=True)
     while True:
         task = tasks.get()
         if task is None:
