@@ -35,6 +35,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python bench/bench_training.py
+	$(BIN)/python bench/bench_text_suffix.py
 	$(BIN)/python bench/bench_demo.py
 
 clean:

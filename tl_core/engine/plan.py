@@ -49,6 +49,7 @@ class RunPlan:
     max_length: int | None = None
     problems: tuple[str, ...] = field(default=())
     recipe: str | None = None  # a name in tl_core.config.RECIPES
+    block_cache: bool = True  # activations inside the backbone can be cached (False: a text encoder that runs whole)
 
     @property
     def n_blocks(self) -> int:
@@ -100,12 +101,13 @@ class RunPlan:
     @property
     def cache_boundary(self) -> str | None:
         """Where the frozen prefix's activations can be cached (without augmentation); None: nothing is frozen.
-        Text encoders are not block-sequential, so only their pooled features can be cached."""
+        Text encoders cache the hidden states entering the first trainable layer, with their attention mask; one
+        without a cut (XLNet, see tl_core.models.text_arch) caches only pooled features."""
         if self.depth == 0 or self.mode is Mode.SCRATCH:
             return None
         if self.head_only:
             return "pooled features"
-        if self.family == "text":
+        if not self.block_cache:
             return None
         return f"after {self.blocks[self.depth - 1].name}"
 
@@ -211,4 +213,4 @@ def plan_run(mode: Mode | str, freeze_depth: int | None, info: Mapping[str, Any]
     return RunPlan(info["name"], info["family"], mode, depth, blocks, head,
                    image_size=image_size if info["family"] == "vision" else None,
                    max_length=max_length if info["family"] == "text" else None, problems=tuple(problems),
-                   recipe=recipe)
+                   recipe=recipe, block_cache=bool(info.get("block_cache", info["family"] == "vision")))

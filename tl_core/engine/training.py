@@ -178,7 +178,8 @@ def _take(x, idx):
 
 
 def _length(x) -> int:
-    return len(x["input_ids"]) if isinstance(x, dict) else len(x)
+    """Items in raw input (tensor, or tokens {input_ids, attention_mask}) or cached text {hidden, attention_mask}."""
+    return len(x["attention_mask"]) if isinstance(x, dict) else len(x)
 
 
 def _batches(x, size: int = EVAL_BATCH):
@@ -240,14 +241,16 @@ class Stepper:
 
 def _cache_fits(prep: Prepared) -> bool:
     model = prep.model
-    if prep.config.augment or prep.depth == 0 or (not model.sequential and prep.depth < model.n_blocks):
+    if prep.config.augment or not model.caches_at(prep.depth):
         return False
     if prep.depth == model.n_blocks:
         return True
+    first = _take(prep.x_train, slice(0, 1))
     with torch.no_grad(), _autocast(prep.device):
-        probe = model.boundary(model.vision_input(prep.x_train[:1]), prep.depth)
+        probe = model.boundary(model.vision_input(first) if model.family == "vision" else first, prep.depth)
+    per_item = sum(t.numel() * t.element_size() for t in (probe.values() if isinstance(probe, dict) else [probe]))
     items = _length(prep.x_train) + _length(prep.x_val) + 2 * len(prep.y_test)
-    return probe.numel() * probe.element_size() * items <= CACHE_BUDGET_BYTES
+    return per_item * items <= CACHE_BUDGET_BYTES
 
 
 @torch.no_grad()
@@ -259,8 +262,12 @@ def _boundary_activations(prep: Prepared, x) -> object:
         if model.family == "vision":
             batch = model.vision_input(batch)
         with _autocast(prep.device):
-            out.append(model.boundary(batch, prep.depth).float())
+            h = model.boundary(batch, prep.depth)
+        out.append({"hidden": h["hidden"].float(), "attention_mask": h["attention_mask"]} if isinstance(h, dict)
+                   else h.float())
     model.train(was_training)
+    if isinstance(out[0], dict):  # text: hidden states entering the first trainable layer, with their mask
+        return {k: torch.cat([o[k] for o in out]) for k in out[0]}
     return torch.cat(out)
 
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from tl_core import assets, randomness
 from tl_core.errors import UserError
-from tl_core.models import vision_arch
+from tl_core.models import text_arch, vision_arch
 from tl_core.models.model import Block, Preprocess, TransferModel
 
 
@@ -271,8 +271,22 @@ def _text_blocks(net: nn.Module) -> list[Block]:
     layers, n = _text_layers(net)
     names = [name for name, _ in net.named_parameters()]
     first_layer = next(i for i, name in enumerate(names) if name.startswith(layers + "."))
-    embed_prefixes = sorted({name.rsplit(".", 1)[0] if "." in name else name for name in names[:first_layer]})
+    embed_prefixes = sorted({name.rsplit(".", 1)[0] if "." in name else name for name in names[:first_layer]}
+                            | _embedding_dropouts(net, layers))
     return [Block("embeddings", embed_prefixes)] + [Block(f"layer{i}", [f"{layers}.{i}"]) for i in range(n)]
+
+
+def _embedding_dropouts(net: nn.Module, layers: str) -> set[str]:
+    """The dropout modules that run before the first layer (BERT's embeddings.dropout, GPT-2's drop). They hold no
+    parameters, so only naming them here lets frozen embeddings put them in eval mode too: a frozen bottom is then
+    fixed whether it is cached or run every step. (T5 shares one dropout between its input and its output.)"""
+    found = set()
+    for name, module in net.named_modules():
+        if name == layers:
+            break
+        if isinstance(module, nn.Dropout):
+            found.add(name)
+    return found
 
 
 def _build_text(spec: BackboneSpec, pretrained: bool, tiny: bool, max_length: int):
@@ -336,7 +350,8 @@ def _build(name: str, *, n_classes: int, pretrained: bool, seed: int, image_size
         net, tokenizer, dim = _build_text(spec, pretrained, tiny, max_length)
         randomness.own_randomness(net, seed)
         model = TransferModel(name=name, family="text", net=net, blocks=_text_blocks(net), neck=None, head_path=None,
-                              feature_dim=dim, preprocess=Preprocess("text", max_length=max_length), tokenizer=tokenizer)
+                              feature_dim=dim, preprocess=Preprocess("text", max_length=max_length), tokenizer=tokenizer,
+                              text_cut=text_arch.cut_for(net, _text_layers(net)[0]))
     model.set_head(n_classes, seed)
     return model
 
@@ -368,7 +383,8 @@ def skeleton(name: str, n_classes: int = 1000) -> TransferModel:
                 net = cls.from_config(config, **extra) if cls is AutoModel else cls(config)
             dim = getattr(config, "hidden_size", None) or getattr(config, "d_model")
             model = TransferModel(name=name, family="text", net=net, blocks=_text_blocks(net), neck=None,
-                                  head_path=None, feature_dim=dim, preprocess=Preprocess("text"))
+                                  head_path=None, feature_dim=dim, preprocess=Preprocess("text"),
+                                  text_cut=text_arch.cut_for(net, _text_layers(net)[0]))
             model.set_head(n_classes, 0)
     return model
 
@@ -390,6 +406,8 @@ def describe(name: str) -> dict:
         "name": name, "family": spec.family, "arch": spec.arch, "description": spec.description,
         "blocks": list(blocks), "block_params": list(counts), "params": int(sum(counts)),
         "feature_dim": dim, "weights": weights_status(name), "batchnorm_layers": norms,
+        # Can a partly frozen run cache the activations at its freeze boundary? Text: only where a cut exists.
+        "block_cache": spec.family == "vision" or text_arch.supports(spec.hf_config["model_type"]),
     }
     if spec.family == "vision":
         info.update(default_image_size=spec.default_image_size, min_image_size=spec.min_image_size,

@@ -8,8 +8,10 @@ straight into `torchvision.models.get_model(name, num_classes=N)`.
 
 Vision models run as a sequence: blocks[0..n) -> neck -> head, which is what
 lets the trainer cache activations at the freeze boundary and train only the
-suffix. Text models run their encoder whole (attention masks thread through
-every layer), so they cache only when every block is frozen.
+suffix. Text models cut between two encoder layers (tl_core.models.text_arch):
+the cached activation is the hidden states entering the first trainable layer
+together with their attention mask; an architecture without a cut (XLNet) runs
+its encoder whole and caches only when every block is frozen.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from tl_core.models.text_arch import TextCut
 
 
 @dataclass
@@ -47,7 +51,8 @@ class Preprocess:
 
 class TransferModel(nn.Module):
     def __init__(self, *, name: str, family: str, net: nn.Module, blocks: list[Block], neck: nn.Module | None,
-                 head_path: str | None, feature_dim: int, preprocess: Preprocess, tokenizer=None):
+                 head_path: str | None, feature_dim: int, preprocess: Preprocess, tokenizer=None,
+                 text_cut: TextCut | None = None):
         super().__init__()
         self.name, self.family = name, family
         self.net = net
@@ -60,6 +65,7 @@ class TransferModel(nn.Module):
         self.feature_dim = feature_dim
         self.preprocess = preprocess
         self.tokenizer = tokenizer
+        self.text_cut = text_cut  # text: how to run the encoder from a layer boundary (None: only whole)
         self.freeze_depth = 0
         self._frozen: frozenset[int] = frozenset()
         self.batchnorm_inference = False  # True: every BatchNorm uses its running statistics, even while training
@@ -77,6 +83,10 @@ class TransferModel(nn.Module):
     @property
     def sequential(self) -> bool:
         return self.family == "vision"
+
+    def caches_at(self, depth: int) -> bool:
+        """Can a depth-`depth` fine-tune start from cached activations (`boundary`) and run only `suffix`?"""
+        return 0 < depth <= self.n_blocks and (self.sequential or depth == self.n_blocks or self.text_cut is not None)
 
     def get_head(self) -> nn.Linear:
         return self.net.get_submodule(self._head_path) if self._head_path else self.head
@@ -191,7 +201,12 @@ class TransferModel(nn.Module):
         """What the head sees, from an activation at block boundary `start` (start == n_blocks: already pooled)."""
         if start == self.n_blocks:
             return h
-        return self.neck(self.run_blocks(h, start, self.n_blocks)) if self.sequential else self.features(h)
+        if self.sequential:
+            return self.neck(self.run_blocks(h, start, self.n_blocks))
+        if start == 0:
+            return self.features(h)
+        hidden = self._text_cut().top(self.net, h["hidden"], h["attention_mask"], start - 1)
+        return _mean_pool(hidden, h["attention_mask"])
 
     def suffix(self, h, start: int) -> torch.Tensor:
         """Logits from an activation at block boundary `start` (start == n_blocks means pooled features)."""
@@ -201,17 +216,23 @@ class TransferModel(nn.Module):
         if self.sequential:
             return self.neck(self.run_blocks(x, 0, self.n_blocks))
         out = self.net(input_ids=x["input_ids"], attention_mask=x["attention_mask"])
-        hidden = out.last_hidden_state
-        mask = x["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # mean pooling over real tokens
+        return _mean_pool(out.last_hidden_state, x["attention_mask"])
 
     def boundary(self, x, depth: int):
-        """The activation a depth-`depth` fine-tune starts from (pooled features when everything is frozen)."""
+        """The activation a depth-`depth` fine-tune starts from (pooled features when everything is frozen).
+        Text: {"hidden": the hidden states entering layer depth-1, "attention_mask": the tokens' mask}."""
         if depth == self.n_blocks:
             return self.features(x)
-        if not self.sequential:
-            raise ValueError("text encoders can only cache pooled features")
-        return self.run_blocks(x, 0, depth)
+        if self.sequential:
+            return self.run_blocks(x, 0, depth)
+        if depth == 0:
+            return x
+        return {"hidden": self._text_cut().bottom(self.net, x, depth - 1), "attention_mask": x["attention_mask"]}
+
+    def _text_cut(self) -> TextCut:
+        if self.text_cut is None:
+            raise ValueError(f"{self.name} runs its encoder whole: it can only cache pooled features")
+        return self.text_cut
 
     def forward(self, x) -> torch.Tensor:
         return self.get_head()(self.features(x))
@@ -225,3 +246,9 @@ class TransferModel(nn.Module):
         mean = torch.tensor(self.preprocess.mean, device=images_uint8.device).view(1, 3, 1, 1)
         std = torch.tensor(self.preprocess.std, device=images_uint8.device).view(1, 3, 1, 1)
         return (images_uint8.float() / 255.0 - mean) / std
+
+
+def _mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the real tokens (padding excluded): the sentence embedding the head sees."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
