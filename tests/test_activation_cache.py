@@ -179,3 +179,17 @@ def test_the_warm_up_fills_exactly_what_the_demo_runs_look_up():
     frozen = training.train(replace(configs[0]))
     assert frozen.status == "completed" and frozen.summary.activation_cache == "hit"
     assert activation_cache.forward_passes() == passes  # the student's first click ran no frozen forward pass
+
+
+def test_a_deeper_boundary_starts_from_a_cached_shallower_one(monkeypatch):
+    """A freeze-depth sweep: the fine-tune at depth 3 caches its boundary; the frozen run then runs only the blocks
+    above it (and the pooling), and its features equal those computed from the pixels."""
+    _run(mode="finetune", freeze_depth=3, epochs=1)
+    reuses = activation_cache.stats()["prefix_reuses"]
+    frozen, _ = _run()
+    assert frozen.summary.activation_cache == "miss"
+    assert activation_cache.stats()["prefix_reuses"] == reuses + 4  # train, val, test, shifted test
+    monkeypatch.setenv(activation_cache.ENV_SWITCH, "off")
+    direct, _ = _run()
+    assert direct.summary.test_acc == frozen.summary.test_acc and direct.summary.ood_acc == frozen.summary.ood_acc
+    assert [h["val_loss"] for h in direct.history] == pytest.approx([h["val_loss"] for h in frozen.history], rel=1e-5)

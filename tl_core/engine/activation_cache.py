@@ -53,7 +53,7 @@ ENV_SWITCH = "TL_ACTIVATION_CACHE"  # "off" (or 0/false/no) turns the cache off
 ENV_MB = "TL_ACTIVATION_CACHE_MB"  # the size budget; 0 turns the cache off
 ENV_DIR = "TL_ACTIVATION_CACHE_DIR"  # the folder, instead of <data folder>/activation-cache
 DEFAULT_MB = 2048
-FORMAT = 1  # bump when the entry layout or the key changes: old entries are then simply never read again
+FORMAT = 2  # bump when the entry layout or the key changes: old entries are then simply never read again
 LOCK_BUCKETS = 256  # lock files by the key's first two hex digits: a fixed set of files, never deleted
 STALE_TEMP_S = 3600  # temporary files older than this were left by a process that died while writing
 SUFFIX = ".pt"
@@ -101,16 +101,26 @@ def _owner_of(model, name: str) -> int:
     return model.n_blocks - 1
 
 
+def prefix_digests(model, depth: int) -> list[str]:
+    """`weights_digest` of every shallower boundary too, [0 .. depth], in one pass: each block's tensors are hashed
+    once and a boundary's digest chains those of the blocks before it (a sweep looks up every prefix)."""
+    blocks = [hashlib.sha256() for _ in range(depth)]
+    for name, t in sorted(model.state_dict(keep_vars=False).items()):
+        owner = _owner_of(model, name) if isinstance(t, torch.Tensor) else -1
+        if 0 <= owner < depth:
+            blocks[owner].update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+            blocks[owner].update(_tensor_bytes(t))
+    chain, out = hashlib.sha256(), [hashlib.sha256().hexdigest()]
+    for block in blocks:
+        chain.update(block.digest())
+        out.append(chain.hexdigest())
+    return out
+
+
 def weights_digest(model, depth: int) -> str:
     """sha256 over every parameter and buffer of blocks [0, depth): what runs before the boundary. The head never
     counts; running statistics do (AdaBN and a different seed's random init both change the digest)."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict(keep_vars=False).items()):
-        if not isinstance(t, torch.Tensor) or not 0 <= _owner_of(model, name) < depth:
-            continue
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(_tensor_bytes(t))
-    return h.hexdigest()
+    return prefix_digests(model, depth)[depth]
 
 
 def items_digest(items: Iterable[int]) -> str:
@@ -246,7 +256,8 @@ def _count(name: str) -> int:
 
 
 def count(what: str) -> None:
-    """Add one to a counter: "forward_passes" (see the module's docstring) or "hits"."""
+    """Add one to a counter: "forward_passes" (see the module's docstring), "hits" or "prefix_reuses" (a part
+    computed from a shallower boundary's cached activations: only the blocks between ran)."""
     _bump(what)
 
 
@@ -260,7 +271,8 @@ def stats() -> dict:
     """The counters and the cache's size, for the CLI and benchmarks."""
     found = entries()
     return {"folder": str(folder()), "enabled": enabled(), "budget_mb": budget_bytes() / 2**20,
-            "forward_passes": forward_passes(), "hits": _count("hits"), "entries": len(found),
+            "forward_passes": forward_passes(), "hits": _count("hits"), "prefix_reuses": _count("prefix_reuses"),
+            "entries": len(found),
             "mb": sum(size for _, size, _ in found) / 2**20}
 
 

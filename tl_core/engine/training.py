@@ -283,18 +283,47 @@ def _shared_activations(prep: Prepared) -> activation_cache.RunActivations | Non
     if not (model.sequential or prep.depth == model.n_blocks):
         return None
     size = {"image_size": cfg.image_size} if model.family == "vision" else {"max_length": cfg.max_length}
-    common = {"backbone": cfg.backbone, "weights": activation_cache.weights_digest(model, prep.depth),
-              "preprocess": {**model.preprocess.to_dict(), **size}, "data": prep.dataset.content_digest,
-              "depth": prep.depth,
+    digests = activation_cache.prefix_digests(model, prep.depth)
+    common = {"backbone": cfg.backbone, "preprocess": {**model.preprocess.to_dict(), **size},
+              "data": prep.dataset.content_digest,
               "precision": f"{prep.device.type}:{getattr(_autocast(prep.device), 'fast_dtype', torch.float32)}"}
     items = {"train": prep.split.train, "val": prep.split.val, "test": prep.split.test, "ood": prep.split.test}
-    keys = {part: activation_cache.part_key(**common, items=activation_cache.items_digest(idx),
-                                            shift=prep.ood_shift if part == "ood" else "", shift_seed=cfg.seed)
-            for part, idx in items.items()}
+
+    def key(part: str, depth: int) -> str:
+        return activation_cache.part_key(**common, weights=digests[depth], depth=depth,
+                                         items=activation_cache.items_digest(items[part]),
+                                         shift=prep.ood_shift if part == "ood" else "", shift_seed=cfg.seed)
+
     inputs = {"train": lambda: prep.x_train, "val": lambda: prep.x_val, "test": lambda: prep.x_test,
               "ood": lambda: prep.x_ood}
-    return activation_cache.RunActivations(keys, lambda part: _boundary_activations(prep, inputs[part]()),
-                                           prep.device)
+
+    def compute(part: str):
+        """From the deepest shallower boundary already cached for these items (a freeze-depth sweep reuses every
+        prefix it can: only the blocks between run), else from the inputs."""
+        if model.family == "vision" and model.sequential:
+            for start in range(prep.depth - 1, 0, -1):
+                cached = activation_cache.read(key(part, start))
+                if cached is not None:
+                    activation_cache.count("prefix_reuses")
+                    return _continue_activations(prep, cached.to(prep.device), start)
+        return _boundary_activations(prep, inputs[part]())
+
+    return activation_cache.RunActivations({part: key(part, prep.depth) for part in items}, compute, prep.device)
+
+
+@torch.no_grad()
+def _continue_activations(prep: Prepared, h: torch.Tensor, start: int) -> torch.Tensor:
+    """Boundary activations at the run's depth from those at a shallower boundary `start`: blocks start..depth
+    (and the pooling when the run's boundary is the pooled features), exactly as `_boundary_activations` runs them."""
+    model, out = prep.model, []
+    was_training = model.training
+    model.eval()
+    for batch in _batches(h):
+        with _autocast(prep.device):
+            out.append((model.pooled(batch, start) if prep.depth == model.n_blocks
+                        else model.run_blocks(batch, start, prep.depth)).float())
+    model.train(was_training)
+    return torch.cat(out)
 
 
 def fill_shared_cache(config: TrainConfig, dataset: data.Dataset | None = None) -> str | None:
