@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.bench_classroom import forward_passes, run_class
+from bench.bench_classroom import Server, forward_passes, run_class
 
 pytestmark = pytest.mark.e2e
 
@@ -20,9 +20,21 @@ SETTINGS = {"data_source": "builtin:digits", "labels_per_class": 5, "val_per_cla
             "image_size": 32}
 
 
-def test_class_of_four_trains_at_once(browser, app_server, capsys):
-    data_dir = app_server.log_path.parent  # the fixture's TL_DATA_DIR
-    res = run_class(browser, app_server, data_dir, STUDENTS, settings=SETTINGS, cache=True, timeout=600,
+@pytest.fixture
+def class_server(tmp_path):
+    """A server of its own (a fresh data folder, so the forward-pass counter counts this class only); it may take
+    longer than the shared server's 90 s to come up on a machine that other classes are loading."""
+    server = Server(tmp_path, tmp_path / "streamlit.log")
+    try:
+        server.wait_healthy(timeout=300)
+        yield server, tmp_path
+    finally:
+        server.stop()
+
+
+def test_class_of_four_trains_at_once(browser, class_server, capsys):
+    server, data_dir = class_server
+    res = run_class(browser, server, data_dir, STUDENTS, settings=SETTINGS, cache=True, timeout=600,
                     log=lambda *a: None)
     out = res.to_json()
     with capsys.disabled():
