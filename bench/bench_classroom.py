@@ -78,6 +78,7 @@ DEFAULT_SESSIONS = (5, 10, 30)
 WARM_S = 20.0  # the server has been up this long when the class clicks
 CLICK_LEAD_MS = 1500  # the clicks are scheduled this far ahead of the moment they are sent to the pages
 TICK_MS = 200  # how often each page looks at itself
+PAGE_GRACE_S = 120  # a page that has not shown its result this long after its run ended on the server is stuck
 
 #: Installed in each page after it loaded: follows what the page shows, from the click on.
 OBSERVER_JS = """(tick) => {
@@ -209,6 +210,11 @@ def percentile(values: list[float], q: float) -> float | None:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
+def _stored_done(store: RunStore, owner: str) -> bool:
+    runs = store.list_runs(owner=owner, with_history=False)
+    return bool(runs) and all(r["status"] in ("completed", "failed", "cancelled", "interrupted") for r in runs)
+
+
 # ---- one class ----------------------------------------------------------------------------------------------
 @dataclass
 class Student:
@@ -283,13 +289,17 @@ def run_class(browser, server: Server, data_dir: Path, n: int, *, settings: dict
         at = int(time.time() * 1000) + CLICK_LEAD_MS + 50 * n  # every page has its timer set before it fires
         for s in students:
             s.page.evaluate(CLICK_JS, at)
-        deadline = time.monotonic() + timeout
+        deadline, stored_end = time.monotonic() + timeout, None
         while True:
             time.sleep(1.0)
             for s in students:
                 s.watch = s.page.evaluate("() => window.__tl")
             ended = sum(1 for s in students if s.watch.get("doneAt") or s.watch.get("failedAt"))
             if ended == n or time.monotonic() > deadline:
+                break
+            if stored_end is None and all(_stored_done(store, s.owner) for s in students):
+                stored_end = time.monotonic()  # every run has ended on the server: the pages get PAGE_GRACE_S
+            if stored_end is not None and time.monotonic() - stored_end > PAGE_GRACE_S:
                 break
         time.sleep(2 * TICK_MS / 1000)  # a last look at every page after its run ended
         for s in students:
@@ -324,12 +334,15 @@ def run_class(browser, server: Server, data_dir: Path, n: int, *, settings: dict
         if w.get("doneAt"):
             done.append((w["doneAt"] - first_click) / 1000)
         shown_own += bool(run_ids) and all(store.get_run(i) and store.get_run(i)["owner"] == s.owner for i in run_ids)
+    stuck = [{"owner": s.owner, "seen": s.watch.get("seen"),
+              "page": s.page.locator('[data-testid="stMain"]').inner_text()[:300]}
+             for s in students if not (s.watch.get("doneAt") or s.watch.get("failedAt"))]
     for s in students:
         s.page.context.close()
     passes = None if passes_before is None or passes_after is None else passes_after - passes_before
     details = {
         "clicks": len(clicks), "click_spread_s": round((max(clicks) - min(clicks)) / 1000, 3) if clicks else None,
-        "runs_queued": queued, "runs_failed": failed, "duplicate_runs": duplicates,
+        "runs_queued": queued, "runs_failed": failed, "pages_without_result": stuck, "duplicate_runs": duplicates,
         "pages_showing_own_run": shown_own, "first_points": len(first_point),
         "max_concurrent": int(os.environ.get("TL_MAX_CONCURRENT_RUNS", "2") or 2),
         "browser_peak_rss_mb": round(memory.peak["browser"]), "settings": settings,
