@@ -118,6 +118,19 @@ CLICK_JS = """(at) => setTimeout(() => document.querySelector('.st-key-start_run
 
 
 # ---- measuring ----------------------------------------------------------------------------------------------
+def settled_forward_passes(data_dir: Path, quiet_s: float = 8.0, timeout: float = 240.0, log=print) -> int | None:
+    """The counter once the workers' warm-up has stopped adding to it (they fill the classroom demo's entries as
+    they start): the class's own passes are then the difference after the clicks."""
+    last, since, deadline = forward_passes(data_dir), time.monotonic(), time.monotonic() + timeout
+    while last is not None and time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = forward_passes(data_dir)
+        if now != last:
+            log(f"  warm-up still filling the activation cache ({now} passes)")
+            last, since = now, time.monotonic()
+    return last
+
+
 def forward_passes(data_dir: Path) -> int | None:
     """The shared activation cache's count of backbone forward passes under `data_dir` (None: no such module)."""
     try:
@@ -283,7 +296,7 @@ def run_class(browser, server: Server, data_dir: Path, n: int, *, settings: dict
     t0 = time.monotonic()
     students = open_students(browser, server.url, sessions, n, settings)
     log(f"  {n} sessions open on the Train page in {time.monotonic() - t0:.0f} s")
-    passes_before = forward_passes(data_dir)
+    passes_before = settled_forward_passes(data_dir, log=log)
     load_before = os.getloadavg()
     with MemorySampler(server.proc.pid) as memory:
         at = int(time.time() * 1000) + CLICK_LEAD_MS + 50 * n  # every page has its timer set before it fires

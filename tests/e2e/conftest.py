@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
 #: The fast demo of these tests (the Home page reads these).
 SERVER_ENV = {"TL_DEMO_EPOCHS": "3", "TL_DEMO_LABELS_PER_CLASS": "10"}  # the smallest demo whose scratch run is healthy
 VIEWPORT = {"width": 1280, "height": 800}  # a classroom projector
-STARTUP_TIMEOUT_S = 90
+STARTUP_TIMEOUT_S = 240  # the launcher warms up (imports, the demo) while the run workers start beside it
 EXPECT_TIMEOUT_MS = 20_000  # a loaded 2-core machine trains, serves and renders at once
 
 
