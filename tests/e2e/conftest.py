@@ -79,7 +79,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path)
         full_env = dict(os.environ, TL_DATA_DIR=str(data_dir), TOKENIZERS_PARALLELISM="false",
-                        **{"TL_RUNNER": "local", **(env or {})})
+                        **{"TL_RUNNER": "local",  # and its own activation cache (the tests' one is the test process's)
+                           "TL_ACTIVATION_CACHE_DIR": str(Path(data_dir) / "activation-cache"), **(env or {})})
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - open for the server's lifetime, closed in stop()
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(

@@ -38,7 +38,10 @@ class ProcessRunner:
     def __init__(self, store: RunStore, workers: int = 2, *, warm: bool = True):
         self.store = store
         self.warm = warm
+        self.threads = threads_per_worker(workers)
+        self.cores = 0 if os.environ.get("OMP_NUM_THREADS", "").isdigit() else _cores()  # 0: a fixed thread count
         self._ctx = mp.get_context("spawn")
+        self._busy = self._ctx.Value("i", 0)  # workers training now: how the cores are shared out
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
@@ -48,7 +51,7 @@ class ProcessRunner:
 
     # ---- the pool ---------------------------------------------------------------
     def _start_worker(self) -> _Worker:
-        worker = _Worker(self._ctx, str(self.store.path), self.warm)
+        worker = _Worker(self._ctx, str(self.store.path), self.warm, self.threads, self._busy, self.cores)
         with self._lock:
             self._all.append(worker)
         return worker
@@ -93,6 +96,8 @@ class ProcessRunner:
         failed, if it did."""
         worker.cancel.clear()
         worker.job_id = request.job_id
+        with self._busy.get_lock():
+            self._busy.value += 1
         worker.tasks.put((request.job_id, request.owner, request.config, request.dataset))
         run_id, error = None, None
         try:
@@ -119,6 +124,8 @@ class ProcessRunner:
                     emit(payload)
         finally:
             worker.job_id = None
+            with self._busy.get_lock():
+                self._busy.value -= 1
         if error == "cancelled":
             return worker, Cancelled()
         return worker, None if error is None else RunnerError(error)
@@ -135,11 +142,12 @@ class ProcessRunner:
 class _Worker:
     """One worker process and its queues (its own: a worker killed while writing cannot corrupt another's)."""
 
-    def __init__(self, ctx, store_path: str, warm: bool):
+    def __init__(self, ctx, store_path: str, warm: bool, threads: int, busy, cores: int):
         self.tasks, self.events, self.cancel, self.ready = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
         self.job_id: str | None = None
         self.process = ctx.Process(target=worker_main, name="tl-worker", daemon=True,
-                                   args=(self.tasks, self.events, self.cancel, self.ready, store_path, os.getpid(), warm))
+                                   args=(self.tasks, self.events, self.cancel, self.ready, store_path, os.getpid(), warm,
+                                         threads, busy, cores))
         self.process.start()
 
     def death_reason(self) -> str:
@@ -175,10 +183,44 @@ def _exit_with_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: int, warm: bool) -> None:
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int) -> int:
+    """A worker's threads when every worker trains ($OMP_NUM_THREADS wins, and then stays fixed)."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return int(os.environ["OMP_NUM_THREADS"])
+    return max(1, _cores() // max(1, workers))
+
+
+class _ShareCores:
+    """Each training worker gets cores // (workers training now) threads, re-read every batch: a run alone (the
+    demo's first run) has every core, two runs share them. Two workers with two OpenMP threads each on two cores
+    ran the classroom demo 3.4x slower (218 s against 64 s) than a fair share: the spinning threads of one process
+    steal the cores the other's are waiting for."""
+
+    def __init__(self, busy, cores: int):
+        self.busy, self.cores = busy, cores
+
+    def __call__(self, event) -> None:
+        if self.cores and event.kind in ("run_started", "step_progress"):
+            import torch
+
+            want = max(1, self.cores // max(1, self.busy.value))
+            if torch.get_num_threads() != want:
+                torch.set_num_threads(want)
+
+
+def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: int, warm: bool,
+                threads: int, busy, cores: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server's terminal: the server cancels runs itself
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     os.environ["TL_WORKER_SERVER_PID"] = str(parent_pid)
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # before torch is imported; configure_cpu_threads honours it
     from tl_core.device import configure_cpu_threads
     from tl_core.runs.runners.inprocess import train_here
 
@@ -192,10 +234,16 @@ def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: 
             print(f"Transfer Lab worker: warm-up failed: {err}", flush=True)
     store = RunStore(store_path)
     token = CancelToken(cancel_flag)  # the server sets it; the loop checks it every batch
+    share_cores = _ShareCores(busy, cores)
+
+    def emit(event) -> None:
+        share_cores(event)
+        events.put(("event", event))
+
     ready.set()
-    if warm:  # the demo's frozen activations into the shared cache (one worker computes, the others read), until
-        try:  # a run arrives: a student's click never waits for it
-            demo.fill_demo_cache(stop=lambda: not tasks.empty())
+    if warm:  # the demo's first run's frozen activations into the shared cache (one worker computes, the other
+        try:  # reads); the demo's later frozen seeds fill it themselves while the first curve is on the screen
+            demo.fill_demo_cache(demo.configured_demo_configs()[:1], stop=lambda: not tasks.empty())
         except Exception as err:  # noqa: BLE001 - a run computes what is missing itself
             print(f"Transfer Lab worker: filling the demo's activation cache failed: {err}", flush=True)
     while True:
@@ -204,7 +252,7 @@ def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: 
             return
         job_id, owner, config, dataset = task
         try:
-            train_here(store, RunRequest(job_id, owner, config, dataset), lambda e: events.put(("event", e)), token)
+            train_here(store, RunRequest(job_id, owner, config, dataset), emit, token)
         except Cancelled:
             events.put((_ERROR, "cancelled"))
         except Exception as err:  # noqa: BLE001 - reported as the job's one line; a bug keeps its traceback here
