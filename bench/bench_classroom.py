@@ -323,7 +323,7 @@ def run_class(browser, server: Server, data_dir: Path, n: int, *, settings: dict
     clicks = [s.watch["clickAt"] for s in students if s.watch.get("clickAt")]
     first_click = min(clicks) if clicks else at
     submitted = completed = failed = queued = cross = duplicates = 0
-    first_point, done, shown_own = [], [], 0
+    first_point, done, shown_own, live_points = [], [], 0, 0
     for s in students:
         w = s.watch
         seen = w.get("seen") or {}
@@ -342,8 +342,12 @@ def run_class(browser, server: Server, data_dir: Path, n: int, *, settings: dict
         if any(r["status"] == "completed" for r in mine):
             completed += 1
         failed += bool(w.get("failedAt")) or any(r["status"] == "failed" for r in mine)
-        if w.get("clickAt") and w.get("firstPointAt"):
-            first_point.append((w["firstPointAt"] - w["clickAt"]) / 1000)
+        # A queued run that started and finished between two looks at the page shows its curve only with its
+        # result: its result time is then its first point (an upper bound; the figure never flatters).
+        first_seen = w.get("firstPointAt") or w.get("doneAt")
+        if w.get("clickAt") and first_seen:
+            first_point.append((first_seen - w["clickAt"]) / 1000)
+            live_points += bool(w.get("firstPointAt"))
         if w.get("doneAt"):
             done.append((w["doneAt"] - first_click) / 1000)
         shown_own += bool(run_ids) and all(store.get_run(i) and store.get_run(i)["owner"] == s.owner for i in run_ids)
@@ -356,7 +360,7 @@ def run_class(browser, server: Server, data_dir: Path, n: int, *, settings: dict
     details = {
         "clicks": len(clicks), "click_spread_s": round((max(clicks) - min(clicks)) / 1000, 3) if clicks else None,
         "runs_queued": queued, "runs_failed": failed, "pages_without_result": stuck, "duplicate_runs": duplicates,
-        "pages_showing_own_run": shown_own, "first_points": len(first_point),
+        "pages_showing_own_run": shown_own, "first_points": len(first_point), "first_points_seen_live": live_points,
         "max_concurrent": int(os.environ.get("TL_MAX_CONCURRENT_RUNS", "2") or 2),
         "browser_peak_rss_mb": round(memory.peak["browser"]), "settings": settings,
         "load_avg_before": [round(x, 2) for x in load_before], "load_avg_after": [round(x, 2) for x in load_after],
