@@ -21,19 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from tl_core.config import TrainConfig
 from tl_core.errors import ConfigError
 from tl_core.events import EpochMetrics, RunFinished, RunStarted, StepProgress
 from tl_core.records import JobState
 from tl_core.runs.jobs import JobManager
 from tl_core.runs.runners import make_runner
 from tl_core.runs.store import RunStore
+from runner_helpers import LONG, TINY, wait_for_steps
 
 pytestmark = pytest.mark.ray
 NO_RAY = "Ray is optional and not installed here: `make setup-ray` installs it (requirements-ray.txt)"
-TINY = TrainConfig(data="builtin:digits", backbone="mobilenet_v2", mode="frozen", image_size=32, epochs=2,
-                   labels_per_class=5, val_per_class=5, test_per_class=5)
-LONG = TrainConfig(**{**TINY.to_dict(), "mode": "scratch", "epochs": 500, "budget": "fixed", "batch_size": 4})
 
 
 def _free_port() -> int:
@@ -95,15 +92,6 @@ def manager(cluster, tmp_path_factory):
     manager.shutdown()
 
 
-def _wait_for_steps(manager, job_id, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        snap = manager.snapshot(job_id)
-        if snap.global_step > 0 or snap.done:
-            return snap
-        time.sleep(0.05)
-    raise TimeoutError(job_id)
-
 
 def test_a_run_trains_on_the_cluster_streams_its_events_and_predicts_like_a_local_one(manager):
     from tl_core.runs.inspection import open_run, predictions
@@ -134,7 +122,7 @@ def test_a_run_trains_on_the_cluster_streams_its_events_and_predicts_like_a_loca
 
 def test_cancel_reaches_the_ray_worker_within_seconds(manager):
     job_id = manager.submit(LONG, owner="a")
-    _wait_for_steps(manager, job_id)
+    wait_for_steps(manager, job_id)
     asked = time.time()
     manager.cancel(job_id)
     job = manager.wait(job_id, timeout=60)
@@ -144,7 +132,7 @@ def test_cancel_reaches_the_ray_worker_within_seconds(manager):
 
 def test_a_killed_ray_worker_fails_its_run_in_one_line_and_the_next_run_completes(manager):
     job_id = manager.submit(LONG, owner="a")
-    _wait_for_steps(manager, job_id)
+    wait_for_steps(manager, job_id)
     victim = manager.runner.busy_pid(job_id)
     assert victim and victim != os.getpid()
     os.kill(victim, signal.SIGKILL)

@@ -23,11 +23,9 @@ from tl_core.records import JobState
 from tl_core.runs.jobs import JobManager
 from tl_core.runs.runners import make_runner, runner_name
 from tl_core.runs.store import RunStore
+from runner_helpers import LONG, TINY, wait_for_steps
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = TrainConfig(data="builtin:digits", backbone="mobilenet_v2", mode="frozen", image_size=32, epochs=2,
-                   labels_per_class=5, val_per_class=5, test_per_class=5)
-LONG = TrainConfig(**{**TINY.to_dict(), "mode": "scratch", "epochs": 500, "budget": "fixed", "batch_size": 4})
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +36,6 @@ def pool(tmp_path_factory):
     yield manager
     manager.shutdown()
 
-
-def _wait_for_steps(manager, job_id, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        snap = manager.snapshot(job_id)
-        if snap.global_step > 0 or snap.done:
-            return snap
-        time.sleep(0.05)
-    raise TimeoutError(job_id)
 
 
 def test_a_run_trains_in_a_worker_process_and_is_recorded(pool):
@@ -63,7 +52,7 @@ def test_a_run_trains_in_a_worker_process_and_is_recorded(pool):
 
 def test_cancel_reaches_the_worker_within_a_batch(pool):
     job_id = pool.submit(LONG, owner="a")
-    _wait_for_steps(pool, job_id)
+    wait_for_steps(pool, job_id)
     asked = time.time()
     pool.cancel(job_id)
     job = pool.wait(job_id, timeout=60)
@@ -73,7 +62,7 @@ def test_cancel_reaches_the_worker_within_a_batch(pool):
 
 def test_a_killed_worker_fails_its_run_in_one_line_and_is_replaced(pool):
     job_id = pool.submit(LONG, owner="a")
-    _wait_for_steps(pool, job_id)
+    wait_for_steps(pool, job_id)
     victim = pool.runner.busy_pid(job_id)
     os.kill(victim, signal.SIGKILL)
     job = pool.wait(job_id, timeout=60)
