@@ -165,7 +165,9 @@ def draw_demo() -> bool:
 
 
 with demo_area:
-    views.live(draw_demo, active=any(not j.done for j in demo_jobs))
+    demo_ids = [j.job_id for j in demo_jobs]
+    views.live(draw_demo, active=any(not j.done for j in demo_jobs),
+               changed=lambda: all((plan := views.poll_plan(i)) is None or plan[0] for i in demo_ids))
 with after:
     if demo_jobs:  # the explanation moves below the result: the charts take its place at the top
         st.divider()

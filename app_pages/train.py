@@ -142,7 +142,9 @@ else:
                 st.caption(f"{manager.active_count()} of {manager.max_concurrent} training slots busy on this server.")
             return not job.done
 
-        views.live(draw, active=not shown.job.done)
+        plan = views.poll_plan(view_id)
+        views.live(draw, active=not shown.job.done, every=plan and plan[1],
+                   changed=lambda: views.poll_plan(view_id) != plan)
     else:  # stored only: from before a server restart
         record = state.store().get_run(shown.key)
         if record is None:

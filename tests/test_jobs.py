@@ -70,3 +70,15 @@ def test_the_demo_shows_its_frozen_run_first(manager, store):
     assert [j.state for j in done] == ["completed"] * 3
     runs = [store.get_run(j.run_id) for j in done]
     assert runs[0]["finished_at"] <= min(r["created_at"] for r in runs[1:])
+
+
+def test_state_of_says_what_a_live_page_polls_for_without_copying_the_job(manager):
+    long_run = manager.submit(TrainConfig(**{**TINY.to_dict(), "mode": "scratch", "epochs": 500}), owner="a")
+    waiting = manager.submit(TINY, owner="b", after=long_run)
+    assert manager.state_of("nope") is None
+    assert manager.state_of(waiting) == ("queued", 1)
+    snap = manager.snapshot(waiting)
+    assert (snap.state, snap.queue_position) == manager.state_of(waiting)
+    manager.cancel(long_run)
+    assert manager.wait(waiting, timeout=120).state == "completed"
+    assert manager.state_of(waiting) == ("completed", 0)

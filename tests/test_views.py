@@ -33,3 +33,9 @@ def test_run_table_names_a_runs_recipe_beside_its_mode():
               "config": {"mode": "finetune", "recipe": "gradual", "freeze_depth": 0}, "summary": {}}
     assert views.record_summary_rows([record]).iloc[0]["mode"] == "finetune · gradual"
     assert "Gradual unfreezing (Howard & Ruder 2018)" in views.describe_config(record["config"])
+
+
+def test_a_page_polls_a_queued_run_less_often_the_further_back_it_waits():
+    assert views.poll_every(JobState.RUNNING) == views.poll_every(JobState.PREPARING) == 0.5
+    assert views.poll_every(JobState.QUEUED, 1) == 1.0  # next in line: its start shows within a second
+    assert views.poll_every(JobState.QUEUED, 9) == 3.0  # far back: only its place in the queue changes

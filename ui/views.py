@@ -250,18 +250,40 @@ def session_runs(owner: str) -> list[SessionRun]:
     return sorted(runs, key=lambda r: r.created, reverse=True)
 
 
-def live(render, *, active: bool) -> None:
-    """Call `render()` inside a fragment that polls while `active` and reruns the page once when it ends.
+def live(render, *, active: bool, every: float | None = None, changed=None) -> None:
+    """Call `render()` inside a fragment that polls every `every` seconds (POLL_S by default) while `active`, and
+    reruns the page once when it ends.
 
-    `render()` returns True while something it shows is still running.
+    `render()` returns True while something it shows is still running. `changed()`, asked first on every poll,
+    returns True once what the page was drawn for no longer holds (a queued run started, a run ended): the page
+    then reruns in full without drawing. A poll must cost next to nothing: thirty pages that each drew a finished
+    run's charts twice a second before rerunning held the server's interpreter so long that its event loop
+    could not send any page an update (the class of ten that stalled, bench/bench_classroom.py).
     """
-    @st.fragment(run_every=state.POLL_S if active else None)
+    @st.fragment(run_every=(every or state.POLL_S) if active else None)
     def _fragment() -> None:
+        if active and changed is not None and changed():
+            st.rerun()
         still = render()
         if active and not still:
             st.rerun()  # a last full rerun: stop polling, refresh the rest of the page
 
     _fragment()
+
+
+def poll_every(job_state: JobState, queue_position: int = 0) -> float:
+    """How often a page looks at its run: twice a second while it trains, when every look can bring a curve
+    point; a queued run's page shows only its place in the queue, so once a second near the front and every
+    3 s further back."""
+    if job_state == JobState.QUEUED:
+        return 1.0 if queue_position <= 2 else 3.0
+    return state.POLL_S
+
+
+def poll_plan(job_id: str) -> tuple[bool, float] | None:
+    """(ended, poll interval) of a job: when it changes, the page showing the job reruns in full."""
+    now = state.manager().state_of(job_id)
+    return None if now is None else (now[0].done, poll_every(*now))
 
 
 RUN_COLUMNS = ["run", "test acc", "val acc", "health", "mode", "k", "labels/class", "seed", "data", "backbone",

@@ -151,6 +151,19 @@ class JobManager:
             ids = [j.job_id for j in self._jobs.values() if owner is None or j.owner == owner]
         return [s for s in (self.snapshot(i) for i in ids) if s is not None]
 
+    def state_of(self, job_id: str) -> tuple[JobState, int] | None:
+        """The job's state and queue position (0 unless queued), without copying the job.
+
+        What a live page asks twice a second to learn whether it must redraw in full: thirty pages asking
+        for full snapshots, results and all, kept a classroom server busy copying while their runs waited.
+        """
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            job_state = job.state
+        return job_state, self._queue_position(job_id)
+
     def active_count(self) -> int:
         with self._lock:
             return sum(j.state.active for j in self._jobs.values())
