@@ -344,10 +344,11 @@ def run_class(browser, server: Server, data_dir: Path, n: int, *, settings: dict
         failed += bool(w.get("failedAt")) or any(r["status"] == "failed" for r in mine)
         # A queued run that started and finished between two looks at the page shows its curve only with its
         # result: its result time is then its first point (an upper bound; the figure never flatters).
-        first_seen = w.get("firstPointAt") or w.get("doneAt")
-        if w.get("clickAt") and first_seen:
-            first_point.append((first_seen - w["clickAt"]) / 1000)
-            live_points += bool(w.get("firstPointAt"))
+        # The result can also show a tick before its finished chart does: whichever came first counts.
+        seen_at = [t for t in (w.get("firstPointAt"), w.get("doneAt")) if t]
+        if w.get("clickAt") and seen_at:
+            first_point.append((min(seen_at) - w["clickAt"]) / 1000)
+            live_points += bool(w.get("firstPointAt")) and w["firstPointAt"] == min(seen_at)
         if w.get("doneAt"):
             done.append((w["doneAt"] - first_click) / 1000)
         shown_own += bool(run_ids) and all(store.get_run(i) and store.get_run(i)["owner"] == s.owner for i in run_ids)

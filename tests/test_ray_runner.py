@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import secrets
 import socket
 import subprocess
 import sys
@@ -75,6 +76,11 @@ def cluster():
     temp = Path(tempfile.mkdtemp(prefix="tlray", dir="/tmp"))  # short: Ray's socket paths must stay short
     groups: list[int] = []
     port = _free_port()
+    # The cluster's own token, for its nodes and for this process's connection: a secured cluster, as Ray
+    # recommends, and one that a token left in ~/.ray/auth_token by another cluster cannot lock this test out of.
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    saved = {k: os.environ.get(k) for k in auth}
+    os.environ.update(auth)
     try:
         _ray_start(["--head", f"--port={port}", f"--ray-client-server-port={_free_port()}",
                     "--include-dashboard=false"], temp, groups)
@@ -82,6 +88,11 @@ def cluster():
         yield f"127.0.0.1:{port}"
     finally:
         _stop(groups, temp)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(scope="module")

@@ -252,20 +252,26 @@ def session_runs(owner: str) -> list[SessionRun]:
 
 def live(render, *, active: bool, every: float | None = None, changed=None) -> None:
     """Call `render()` inside a fragment that polls every `every` seconds (POLL_S by default) while `active`, and
-    reruns the page once when it ends.
+    reruns the page once when it ends; when not `active`, draw it once, outside any fragment.
 
     `render()` returns True while something it shows is still running. `changed()`, asked first on every poll,
     returns True once what the page was drawn for no longer holds (a queued run started, a run ended): the page
-    then reruns in full without drawing. A poll must cost next to nothing: thirty pages that each drew a finished
-    run's charts twice a second before rerunning held the server's interpreter so long that its event loop
-    could not send any page an update (the class of ten that stalled, bench/bench_classroom.py).
+    then reruns in full without drawing. A poll must cost next to nothing, found with thirty browsers on one
+    server (bench/bench_classroom.py): pages that drew a finished run's charts on every poll held the server's
+    interpreter so long that its event loop could not send any page an update. The finished view is no fragment
+    for the same reason: the browser's poll timer outlives the rerun that ends it, and under load its late ticks
+    would redraw a fragment of the same name, charts and all; with no fragment they cost a lookup.
     """
-    @st.fragment(run_every=(every or state.POLL_S) if active else None)
+    if not active:
+        with st.container():  # where the fragment's own container stood
+            render()
+        return
+
+    @st.fragment(run_every=every or state.POLL_S)
     def _fragment() -> None:
-        if active and changed is not None and changed():
+        if changed is not None and changed():
             st.rerun()
-        still = render()
-        if active and not still:
+        if not render():
             st.rerun()  # a last full rerun: stop polling, refresh the rest of the page
 
     _fragment()

@@ -89,24 +89,13 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     return t.reshape(-1).view(torch.uint8).numpy().tobytes()
 
 
-def _owner_of(model, name: str) -> int:
-    """The block a parameter or buffer belongs to, by the same prefix rule TransferModel uses for parameters
-    (-1: the head; leftovers such as the neck's join the last block)."""
-    if name in model._head_param_names():
-        return -1
-    inner = name[4:] if name.startswith("net.") else name
-    for i, block in enumerate(model._blocks):
-        if any(inner == p or inner.startswith(p + ".") for p in block.prefixes):
-            return i
-    return model.n_blocks - 1
-
-
 def prefix_digests(model, depth: int) -> list[str]:
     """`weights_digest` of every shallower boundary too, [0 .. depth], in one pass: each block's tensors are hashed
     once and a boundary's digest chains those of the blocks before it (a sweep looks up every prefix)."""
     blocks = [hashlib.sha256() for _ in range(depth)]
+    head = model.head_param_names()
     for name, t in sorted(model.state_dict(keep_vars=False).items()):
-        owner = _owner_of(model, name) if isinstance(t, torch.Tensor) else -1
+        owner = model.block_of(name, head) if isinstance(t, torch.Tensor) else -1
         if 0 <= owner < depth:
             blocks[owner].update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
             blocks[owner].update(_tensor_bytes(t))

@@ -109,26 +109,27 @@ class TransferModel(nn.Module):
             self.head = head
         self._owner = self._assign_parameters()
 
-    def _head_param_names(self) -> set[str]:
+    def head_param_names(self) -> set[str]:
         if self._head_path:
             return {f"net.{self._head_path}.{n}" for n, _ in self.get_head().named_parameters()}
         return {f"head.{n}" for n, _ in self.head.named_parameters()}
 
+    def block_of(self, name: str, head: set[str] | None = None) -> int:
+        """The block a parameter or buffer belongs to (-1: the head; leftovers such as necks and final norms join
+        the last block). `head`: `head_param_names()` when asking for many names. The activation cache hashes
+        each block's tensors by this rule, so a cache key moves exactly when the blocks it covers change."""
+        if name in (self.head_param_names() if head is None else head):
+            return -1
+        inner = name[4:] if name.startswith("net.") else name
+        for i, block in enumerate(self._blocks):
+            if any(inner == p or inner.startswith(p + ".") for p in block.prefixes):
+                return i
+        return self.n_blocks - 1
+
     def _assign_parameters(self) -> dict[str, int]:
-        """Map every parameter name to its block index; -1 is the head. Leftovers (necks, final norms) join the last block."""
-        head = self._head_param_names()
-        owner = {}
-        for name, _ in self.named_parameters():
-            if name in head:
-                owner[name] = -1
-                continue
-            inner = name[4:] if name.startswith("net.") else name
-            owner[name] = self.n_blocks - 1
-            for i, block in enumerate(self._blocks):
-                if any(inner == p or inner.startswith(p + ".") for p in block.prefixes):
-                    owner[name] = i
-                    break
-        return owner
+        """Map every parameter name to its block index (`block_of`)."""
+        head = self.head_param_names()
+        return {name: self.block_of(name, head) for name, _ in self.named_parameters()}
 
     def block_param_counts(self) -> list[int]:
         counts = [0] * self.n_blocks
