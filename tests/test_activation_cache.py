@@ -46,7 +46,7 @@ def test_a_second_identical_run_is_a_hit_with_the_same_result():
     assert second.summary.ood_acc == first.summary.ood_acc
     assert second.summary.confusion_matrix == first.summary.confusion_matrix
     assert [h["val_acc"] for h in second.history] == [h["val_acc"] for h in first.history]
-    assert len(activation_cache.entries()) == 4  # train, val, test, shifted test
+    assert len(activation_cache.entries()) == 5  # train, val, test, shifted test; the head's C search
 
 
 def test_anything_that_changes_the_activations_misses():
@@ -100,7 +100,7 @@ def test_a_damaged_entry_is_recomputed_not_used():
         assert again.summary.activation_cache == "miss", damage
         assert activation_cache.forward_passes() == passes + 1, damage
         assert again.summary.test_acc == first.summary.test_acc
-        assert len(activation_cache.entries()) == 4
+        assert len(activation_cache.entries()) == 5
         assert all(activation_cache.read(p.stem) is not None for p, _, _ in activation_cache.entries())
 
 
@@ -168,7 +168,29 @@ def test_a_budget_of_zero_megabytes_is_off_too(monkeypatch):
     assert activation_cache.forward_passes() == 1
 
 
-def test_the_warm_up_fills_exactly_what_the_demo_runs_look_up():
+def _refuse_searching(monkeypatch):
+    import sklearn.linear_model
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("searched again")
+
+    monkeypatch.setattr(sklearn.linear_model, "LogisticRegressionCV", refuse)
+
+
+def test_the_heads_regularisation_search_runs_once_for_the_same_question(monkeypatch):
+    from tl_core.engine import head_fit
+
+    f, y = torch.randn(40, 16, generator=torch.Generator().manual_seed(0)), torch.arange(40) % 4
+    first = head_fit.choose_c(f, y, 4, seed=0)
+    _refuse_searching(monkeypatch)
+    assert head_fit.choose_c(f.clone(), y.clone(), 4, seed=0) == first  # the same bytes: the answer is read back
+    for other in ({"y": y.roll(1)}, {"seed": 1}, {"f": f + 1e-3}, {"grid": head_fit.LP_FT_GRID}):
+        args = {"f": f, "y": y, "seed": 0, **other}
+        with pytest.raises(AssertionError, match="searched again"):
+            head_fit.choose_c(args.pop("f"), args.pop("y"), 4, **args)
+
+
+def test_the_warm_up_fills_exactly_what_the_demo_runs_look_up(monkeypatch):
     from tl_core.runs import demo
 
     configs = demo.classroom_demo_configs(data="builtin:digits", image_size=32, epochs=1, labels_per_class=4,
@@ -176,6 +198,7 @@ def test_the_warm_up_fills_exactly_what_the_demo_runs_look_up():
     assert demo.fill_demo_cache(configs) == {"miss": 2, "nothing cached": 1}  # frozen, depth-5 fine-tune; scratch
     passes = activation_cache.forward_passes()
     assert demo.fill_demo_cache(configs) == {"hit": 2, "nothing cached": 1}
+    _refuse_searching(monkeypatch)  # nor a search for the head's regularisation: the warm-up made it too
     frozen = training.train(replace(configs[0]))
     assert frozen.status == "completed" and frozen.summary.activation_cache == "hit"
     assert activation_cache.forward_passes() == passes  # the student's first click ran no frozen forward pass

@@ -333,11 +333,15 @@ def fill_shared_cache(config: TrainConfig, dataset: data.Dataset | None = None) 
     prep = prepare(config, dataset)
     if prep.plan.adapts_batchnorm:
         adapt_batchnorm(prep)
-    shared = _shared_activations(prep) if _cache_fits(prep) else None
+    cached = _cache_fits(prep)
+    shared = _shared_activations(prep) if cached else None
     if shared is None or shared.status == "off":
         return shared and shared.status
-    shared.first(["train", "val"])
-    return shared.status
+    xs = shared.first(["train", "val"])
+    status = shared.status
+    if Stepper(prep, cached).head_only:  # the head's cross-validated regularisation: the first second of the run
+        head_fit.choose_c(xs["train"], prep.y_train, len(prep.dataset.classes), seed=config.seed)
+    return status
 
 
 @torch.no_grad()
