@@ -58,6 +58,15 @@ def configured_demo_configs() -> list[TrainConfig]:
     return classroom_demo_configs(seeds=_env_int("TL_DEMO_SEEDS") or DEMO_SEEDS, **overrides)
 
 
+def fill_order(index: int, workers: int) -> list[TrainConfig]:
+    """The demo's runs that look something up in the shared activation cache, worker `index`'s share of them
+    first (the first worker's begins with the demo's first run): a pool of workers fills them side by side,
+    and each then reads what the others computed."""
+    configs = [c for c in configured_demo_configs() if c.mode != "scratch"]
+    mine = configs[index % max(1, workers)::max(1, workers)]
+    return mine + [c for c in configs if c not in mine]
+
+
 def fill_demo_cache(configs: list[TrainConfig] | None = None, stop=None) -> dict[str, int]:
     """Put in the shared activation cache (tl_core.engine.activation_cache) every entry the demo's runs will look
     up, through the same code path the runs take (`training.fill_shared_cache`): the first click of every student

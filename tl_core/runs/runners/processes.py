@@ -46,12 +46,16 @@ class ProcessRunner:
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
-        for _ in range(max(1, int(workers))):
+        self.workers, self._started = max(1, int(workers)), 0
+        for _ in range(self.workers):
             self._idle.put(self._start_worker())
 
     # ---- the pool ---------------------------------------------------------------
     def _start_worker(self) -> _Worker:
-        worker = _Worker(self._ctx, str(self.store.path), self.warm, self.threads, self._busy, self.cores)
+        with self._lock:
+            index, self._started = self._started, self._started + 1
+        fill = (index, self.workers) if self.warm else None
+        worker = _Worker(self._ctx, str(self.store.path), fill, self.threads, self._busy, self.cores)
         with self._lock:
             self._all.append(worker)
         return worker
@@ -142,7 +146,7 @@ class ProcessRunner:
 class _Worker:
     """One worker process and its queues (its own: a worker killed while writing cannot corrupt another's)."""
 
-    def __init__(self, ctx, store_path: str, warm: bool, threads: int, busy, cores: int):
+    def __init__(self, ctx, store_path: str, warm: tuple[int, int] | None, threads: int, busy, cores: int):
         self.tasks, self.events, self.cancel, self.ready = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
         self.job_id: str | None = None
         self.process = ctx.Process(target=worker_main, name="tl-worker", daemon=True,
@@ -215,8 +219,10 @@ class _ShareCores:
                 torch.set_num_threads(want)
 
 
-def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: int, warm: bool,
+def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: int, warm: tuple[int, int] | None,
                 threads: int, busy, cores: int) -> None:
+    """One worker's life. `warm`: (this worker's index, the pool's size) when it should warm the demo up and fill
+    its share of the demo's shared-cache entries; None for none."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server's terminal: the server cancels runs itself
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     os.environ["TL_WORKER_SERVER_PID"] = str(parent_pid)
@@ -241,9 +247,9 @@ def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: 
         events.put(("event", event))
 
     ready.set()
-    if warm:  # the demo's first run's frozen activations into the shared cache (one worker computes, the other
-        try:  # reads); the demo's later frozen seeds fill it themselves while the first curve is on the screen
-            demo.fill_demo_cache(demo.configured_demo_configs()[:1], stop=lambda: not tasks.empty())
+    if warm:  # every activation and head search the demo's runs look up, into the shared cache, the pool side by
+        try:  # side: its later frozen seeds then take a second, not ten, beside the from-scratch run (the 60 s demo)
+            demo.fill_demo_cache(demo.fill_order(*warm), stop=lambda: not tasks.empty())
         except Exception as err:  # noqa: BLE001 - a run computes what is missing itself
             print(f"Transfer Lab worker: filling the demo's activation cache failed: {err}", flush=True)
     while True:
