@@ -166,8 +166,17 @@ def draw_demo() -> bool:
 
 with demo_area:
     demo_ids = [j.job_id for j in demo_jobs]
-    views.live(draw_demo, active=any(not j.done for j in demo_jobs),
-               changed=lambda: all((plan := views.poll_plan(i)) is None or plan[0] for i in demo_ids))
+
+    def demo_phase() -> tuple[bool, bool]:
+        """(first run ended, every run ended): the page looks twice a second until the first curve is complete,
+        then once a second (the slow runs' epochs take seconds; the browser and the server, polling, held a core
+        the from-scratch run needed), and stops at the end."""
+        ended = [(plan := views.poll_plan(i)) is None or plan[0] for i in demo_ids]
+        return bool(ended) and ended[0], all(ended)
+
+    phase = demo_phase()
+    views.live(draw_demo, active=not phase[1], every=1.0 if phase[0] else state.POLL_S,
+               changed=lambda: demo_phase() != phase)
 with after:
     if demo_jobs:  # the explanation moves below the result: the charts take its place at the top
         st.divider()
