@@ -113,6 +113,18 @@ OBSERVER_JS = """(tick) => {
       t.failedAt = now;
   }, tick);
 }"""
+#: What a page that never showed its result shows instead: its run's part of the page, any exception, and
+#: Streamlit's connection status (a page whose socket dropped says so there).
+STUCK_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const text = main ? main.innerText : '';
+  const at = text.search(/(Run|Job) [0-9A-Za-z]+/);
+  const errors = [...document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]')]
+    .map((e) => e.innerText.slice(0, 300));
+  const status = document.querySelector('[data-testid="stStatusWidget"]');
+  return {run_part: at < 0 ? text.slice(-300) : text.slice(at, at + 400), errors,
+          status: status ? status.innerText : ''};
+}"""
 CLICK_JS = """(at) => setTimeout(() => document.querySelector('.st-key-start_run button').click(),
                                    Math.max(0, at - Date.now()))"""
 
@@ -352,8 +364,7 @@ def run_class(browser, server: Server, data_dir: Path, n: int, *, settings: dict
         if w.get("doneAt"):
             done.append((w["doneAt"] - first_click) / 1000)
         shown_own += bool(run_ids) and all(store.get_run(i) and store.get_run(i)["owner"] == s.owner for i in run_ids)
-    stuck = [{"owner": s.owner, "seen": s.watch.get("seen"),
-              "page": s.page.locator('[data-testid="stMain"]').inner_text()[:300]}
+    stuck = [{"owner": s.owner, "seen": s.watch.get("seen"), "page": s.page.evaluate(STUCK_JS)}
              for s in students if not (s.watch.get("doneAt") or s.watch.get("failedAt"))]
     for s in students:
         s.page.context.close()
