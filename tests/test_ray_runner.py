@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import secrets
 import socket
 import subprocess
 import sys
@@ -76,9 +75,10 @@ def cluster():
     temp = Path(tempfile.mkdtemp(prefix="tlray", dir="/tmp"))  # short: Ray's socket paths must stay short
     groups: list[int] = []
     port = _free_port()
-    # The cluster's own token, for its nodes and for this process's connection: a secured cluster, as Ray
-    # recommends, and one that a token left in ~/.ray/auth_token by another cluster cannot lock this test out of.
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    # Token authentication off, said explicitly, for the nodes and this process: Ray turns it on by itself when it
+    # finds a token in ~/.ray/auth_token, and a token another cluster left there locked the test out of its own.
+    # (A token of the test's own, RAY_AUTH_TOKEN, started the nodes but this process could not connect with it.)
+    auth = {"RAY_AUTH_MODE": "disabled"}
     saved = {k: os.environ.get(k) for k in auth}
     os.environ.update(auth)
     try:
