@@ -142,8 +142,8 @@ else:
                 st.caption(f"{manager.active_count()} of {manager.max_concurrent} training slots busy on this server.")
             return not job.done
 
-        plan = views.poll_plan(view_id)
-        views.live(draw, active=not shown.job.done, every=plan and plan[1],
+        plan = views.poll_plan(view_id)  # (ended, poll interval); None: the job is gone
+        views.live(draw, active=plan is not None and not plan[0], every=plan and plan[1],
                    changed=lambda: views.poll_plan(view_id) != plan)
     else:  # stored only: from before a server restart
         record = state.store().get_run(shown.key)

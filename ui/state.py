@@ -213,9 +213,9 @@ def start_warmup() -> threading.Thread:
         except ImportError:
             pass
         try:  # the demo's frozen activations into the shared cache, between runs only: it yields to any run
-            while jobs.runner.name == "thread" and jobs.active_count() and not stop.is_set():
-                time.sleep(0.5)
             if jobs.runner.name == "thread":  # worker processes fill it themselves as they warm up (processes.py)
+                while jobs.active_count() and not stop.is_set():
+                    time.sleep(0.5)
                 demo.fill_demo_cache(stop=lambda: stop.is_set() or bool(jobs.active_count()))
         except Exception as err:  # only a warm-up: a run computes what is missing itself
             _log.warning("filling the demo's activation cache failed: %s", err)

@@ -338,10 +338,9 @@ def fill_shared_cache(config: TrainConfig, dataset: data.Dataset | None = None) 
     if shared is None or shared.status == "off":
         return shared and shared.status
     xs = shared.first(["train", "val"])
-    status = shared.status
     if Stepper(prep, cached).head_only:  # the head's cross-validated regularisation: the first second of the run
         head_fit.choose_c(xs["train"], prep.y_train, len(prep.dataset.classes), seed=config.seed)
-    return status
+    return shared.status
 
 
 @torch.no_grad()
