@@ -98,6 +98,8 @@ else:
     st.plotly_chart(plots.transfer_gap(group_runs), width="stretch", key="compare_gap")
     reading = report.read_gap(group_runs)
     (st.success if reading.ok else st.warning)(reading.text)
+    if reading.detail:
+        st.caption(reading.detail)
     depths = {r["config"].get("freeze_depth") for r in group_runs
               if r["status"] == "completed" and r["config"].get("mode") == "finetune"}
     if len(depths) > 1:

@@ -100,8 +100,6 @@ def demo_gap(runs: list[dict]):
     """The transfer-gap chart in the demo's row: its bars are named on the axis, so no legend beside them."""
     fig = plots.transfer_gap(runs)
     fig.update_layout(height=DEMO_CHART_HEIGHT, showlegend=False)
-    scratch = plots.mode_label("scratch")  # the demo's short scratch budget is named under its bar
-    fig.for_each_trace(lambda t: t.update(x=[f"{scratch}<br>(same short budget)"]), selector=lambda t: list(t.x or ()) == [scratch])
     return fig
 
 
@@ -148,6 +146,8 @@ def draw_demo() -> bool:
         if any(r["status"] == "completed" for r in runs):
             reading = report.read_gap(runs)
             (st.success if reading.ok else st.warning)(reading.text)
+            if reading.detail:
+                st.caption(reading.detail)
         else:
             st.warning("The demo did not complete: run it again.")
     left, right = st.columns(2)
@@ -159,8 +159,6 @@ def draw_demo() -> bool:
         else:
             st.caption("The transfer-gap chart appears here when every run has finished: the same data and splits, "
                        "each way's test accuracy (at the epoch validation chose) side by side, with its spread.")
-    if runs:
-        st.caption(demo.BUDGET_NOTE)
     return active
 
 

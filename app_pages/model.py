@@ -166,12 +166,13 @@ state.seed_widget("budget", valid=lambda v: v in BUDGETS)
 state.seed_widget("ood_shift", valid=lambda v: v in shifts.IMAGE_SHIFTS)
 f1, f2 = st.columns(2)
 f1.selectbox("Training budget", BUDGETS, key="budget",
-             format_func=lambda v: {"auto": "auto (to convergence from scratch, else the epochs set)",
-                                    "fixed": "same budget: the epochs set",
+             format_func=lambda v: {"auto": "auto (to convergence when the network trains)",
+                                    "fixed": "same short budget: the epochs set, for every arm",
                                     "converge": f"to convergence (at least {CONVERGE_MIN_STEPS} steps)"}[v],
-             help="A network trained from random weights needs more steps than one that starts pretrained: "
-                  "compared on the same short budget, the gap is overstated (Kornblith et al. 2019 tune the "
-                  f"baseline separately). {BUDGET_HELP['converge'].format(steps=CONVERGE_MIN_STEPS).capitalize()}.")
+             help="Fine-tuning and training from scratch stop far from what they can reach after a few dozen "
+                  "steps: compared on a short budget, one arm can look better or worse than it is (Kornblith et "
+                  "al. 2019 train each baseline properly). A frozen head is fitted to convergence either way. "
+                  f"{BUDGET_HELP['converge'].format(steps=CONVERGE_MIN_STEPS).capitalize()}.")
 if family == "vision":
     f2.selectbox("Out-of-distribution check", list(shifts.IMAGE_SHIFTS), key="ood_shift",
                  format_func=lambda v: f"{v}: {shifts.SHIFTS[v]}",

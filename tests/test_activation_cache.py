@@ -53,7 +53,7 @@ def test_anything_that_changes_the_activations_misses():
     _run()
     for change in ({"image_size": 40},  # other pixels
                    {"labels_per_class": 5},  # other training items
-                   {"mode": "finetune", "freeze_depth": 5},  # another boundary
+                   {"mode": "finetune", "freeze_depth": 5, "budget": "fixed"},  # another boundary
                    {"recipe": "adabn"},  # the same weights, other BatchNorm statistics
                    {"ood_shift": "invert"}):  # another shifted copy of the test split
         passes = activation_cache.forward_passes()
@@ -207,7 +207,7 @@ def test_the_warm_up_fills_exactly_what_the_demo_runs_look_up(monkeypatch):
 def test_a_deeper_boundary_starts_from_a_cached_shallower_one(monkeypatch):
     """A freeze-depth sweep: the fine-tune at depth 3 caches its boundary; the frozen run then runs only the blocks
     above it (and the pooling), and its features equal those computed from the pixels."""
-    _run(mode="finetune", freeze_depth=3, epochs=1)
+    _run(mode="finetune", freeze_depth=3, epochs=1, budget="fixed")
     reuses = activation_cache.stats()["prefix_reuses"]
     frozen, _ = _run()
     assert frozen.summary.activation_cache == "miss"

@@ -6,7 +6,7 @@ from tl_core.events import EpochMetrics, Message, RunFinished
 from tl_core.runs import artifacts
 from tl_core.runs.store import RunStore
 
-TINY = TrainConfig(data="builtin:digits", backbone="mobilenet_v2", mode="finetune", freeze_depth=7, image_size=32,
+TINY = TrainConfig(data="builtin:digits", backbone="mobilenet_v2", mode="finetune", freeze_depth=7, image_size=32, budget="fixed",
                    epochs=2, labels_per_class=5, val_per_class=5, test_per_class=5)
 
 

@@ -52,7 +52,7 @@ def test_datasets_json():
 
 def test_train_json_is_exactly_one_object(tmp_path):
     out = cli("train", "--data", "builtin:digits", "--backbone", "mobilenet_v2", "--mode", "finetune",
-              "--freeze-depth", "6", "--epochs", "2", "--labels-per-class", "5", "--val-per-class", "5",
+              "--freeze-depth", "6", "--epochs", "2", "--budget", "fixed", "--labels-per-class", "5", "--val-per-class", "5",
               "--image-size", "32", "--json", store=tmp_path)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)  # the whole of stdout parses as one object

@@ -20,7 +20,7 @@ from tl_core.runs import inspection
 from tl_core.runs.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(data="builtin:digits", backbone="mobilenet_v2", epochs=2, labels_per_class=8, val_per_class=5,
+TINY = dict(data="builtin:digits", backbone="mobilenet_v2", epochs=2, budget="fixed", labels_per_class=8, val_per_class=5,
             test_per_class=5, image_size=32)
 
 
@@ -201,7 +201,7 @@ def test_fine_tuning_separates_animals_better_than_the_pretrained_features(tmp_p
     brings each class's validation items closer together (k-NN accuracy in the full feature space)."""
     store = RunStore(tmp_path / "runs.sqlite")
     run = train(TrainConfig(data="builtin:animals", backbone="mobilenet_v2", mode="finetune", freeze_depth=6,
-                            epochs=10, labels_per_class=10, val_per_class=10, test_per_class=5, image_size=64),
+                            epochs=10, budget="fixed", labels_per_class=10, val_per_class=10, test_per_class=5, image_size=64),
                 store=store)
     emb = inspection.embeddings(inspection.open_run(store, run.run_id))
     assert not run.summary["health"]

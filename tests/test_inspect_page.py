@@ -73,7 +73,8 @@ def test_a_real_run_shows_both_sections():
 
     at = go(new_app(), "inspect")
     owner = at.session_state["owner"]
-    result = train(TrainConfig(**{**CONFIG, "mode": "finetune", "freeze_depth": 6, "epochs": 2, "image_size": 32}),
+    result = train(TrainConfig(**{**CONFIG, "mode": "finetune", "freeze_depth": 6, "epochs": 2, "image_size": 32,
+                                   "budget": "fixed"}),
                    store=state.store(), owner=owner)
     at = go(new_app(s=owner, run=result.run_id), "inspect")
     assert at.selectbox(key="inspect_run").value == result.run_id  # ?run= opens on that run

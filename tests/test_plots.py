@@ -257,10 +257,10 @@ def test_transfer_gap_bars_single_lpc_with_error_bars_over_seeds():
     assert all(isinstance(t, go.Bar) for t in fig.data)
     assert [t.meta for t in fig.data] == ["frozen", "finetune", "scratch"]
     # fine-tuning: the depth validation picked (k=5), not the best test accuracy (k=3)
-    assert fig.data[1].name == "Fine-tune (k=5)" and fig.data[1].y[0] == pytest.approx(0.88)
+    assert fig.data[1].name == "Fine-tune (k=5)<br>(trained to convergence)" and fig.data[1].y[0] == pytest.approx(0.88)
     assert fig.data[0].y[0] == pytest.approx(0.86) and fig.data[0].error_y.array[0] == pytest.approx(0.02)
     assert fig.data[0].error_y.visible and fig.data[0].text[0] == "86% \u00b1 2"
-    assert fig.data[2].name == "From scratch (to convergence)"
+    assert fig.data[2].name == "From scratch<br>(trained to convergence)"
     assert [t.marker.color for t in fig.data] == [MODE_COLORS[m] for m in ("frozen", "finetune", "scratch")]
     assert fig.layout.yaxis.tickformat == ".0%" and "test accuracy" in fig.layout.yaxis.title.text
     lines = chance_lines(fig)
@@ -495,12 +495,12 @@ def test_block_diagram_wraps_and_stays_readable(n_blocks):
 
 def test_gap_sentence_positive_names_best_mode():
     runs = [make_run("f", "frozen", 0.86), make_run("t", "finetune", 0.88, k=5), make_run("s", "scratch", 0.55)]
-    s = report.gap_sentence(runs)
-    assert "over training from scratch" in s
-    assert "+33 points" in s and "\u00b1" not in s and "one seed" in s
-    assert "25 labels per class" in s
-    assert "frozen 86%" in s and "fine-tuned (k=5) 88%" in s and "scratch 55%" in s
-    assert "(fine-tuned, k=5)" in s and "test accuracy" in s
+    reading = report.read_gap(runs)
+    assert reading.ok and reading.text == ("With 25 labels per class, fine-tuning the pretrained network (k=5) reaches "
+                                           "88% and training from scratch 55%: transfer gains 33 points over "
+                                           "training from scratch (1 seed).")
+    assert reading.detail == ("Test accuracy at the epoch validation chose, one seed: frozen 86%, fine-tuned (k=5) "
+                              "88%, scratch 55%.")
 
 
 def test_gap_sentence_quotes_the_spread_over_seeds():
@@ -509,22 +509,22 @@ def test_gap_sentence_quotes_the_spread_over_seeds():
         runs += [make_run(f"f{seed}", "frozen", f, seed=seed), make_run(f"s{seed}", "scratch", sc, seed=seed)]
     s = report.gap_sentence(runs)
     # gaps per seed: 30, 24, 30 -> mean 28 (84 - 56), std 3.5
-    assert "+28 \u00b1 3 points over training from scratch" in s
+    assert "pretrained features (frozen) reach 84% and training from scratch 56%: transfer gains 28 points" in s
+    assert "(3 seeds, \u00b1 3)" in s
     assert "mean \u00b1 std over 3 seeds" in s and "frozen 84% \u00b1 4" in s and "scratch 56% \u00b1 5" in s
 
 
 def test_gap_sentence_uses_rounded_percentages():
     runs = [make_run("f", "frozen", 0.864), make_run("s", "scratch", 0.555)]
     s = report.gap_sentence(runs)
-    assert "frozen 86%" in s and "scratch 56%" in s and "+30 points" in s
+    assert "reach 86% and training from scratch 56%: transfer gains 30 points" in s
 
 
 def test_gap_sentence_negative_transfer_is_honest():
     runs = [make_run("f", "frozen", 0.52), make_run("t", "finetune", 0.50), make_run("s", "scratch", 0.55)]
     s = report.gap_sentence(runs)
-    assert "over training from scratch" in s
-    assert "\u22123 points" in s and "+" not in s
-    assert "domain mismatch" in s and "did not help" in s
+    assert "transfer loses 3 points against training from scratch" in s and "+" not in s
+    assert "domain mismatch" in s and "negative transfer" in s
 
 
 def test_gap_sentence_never_reads_an_unhealthy_baseline():
@@ -534,13 +534,23 @@ def test_gap_sentence_never_reads_an_unhealthy_baseline():
     assert "points" not in s and "over training from scratch" in s
 
 
+def test_gap_sentence_reads_a_baseline_that_could_not_learn_as_a_result():
+    """Trained to convergence and still one class: a finding about the data, read aloud with the gap."""
+    cannot = [{"code": "cannot_learn", "message": "it could not learn this task from these labels",
+               "advice": "a result about the data", "result": True}]
+    runs = [make_run("f", "frozen", 0.85), make_run("s", "scratch", 0.5, health=cannot, budget="converge")]
+    reading = report.read_gap(runs)
+    assert reading.ok and "training from scratch 50%, which could not learn this task from 25 labels per class " \
+        "even trained to convergence: transfer gains 35 points" in reading.text
+
+
 def test_gap_sentence_prefers_the_baseline_trained_to_convergence():
     runs = [make_run("f", "frozen", 0.8), make_run("short", "scratch", 0.3, budget="fixed"),
             make_run("fair", "scratch", 0.6, budget="converge", created="2026-11-27T20:00:00")]
     s = report.gap_sentence(runs)
-    assert "+20 points" in s and "same short budget" not in s
+    assert "gains 20 points" in s and "same short budget" not in s
     only_short = report.gap_sentence(runs[:2])
-    assert "+50 points over training from scratch (trained for the same short budget)" in only_short
+    assert "training from scratch (same short budget) 30%: transfer gains 50 points" in only_short
 
 
 def test_gap_sentence_missing_runs_and_unknown_lpc():
@@ -554,7 +564,7 @@ def test_gap_sentence_missing_runs_and_unknown_lpc():
     for r in (r1, r2):
         del r["config"]["labels_per_class"]
     s = report.gap_sentence([r1, r2])
-    assert "+20 points over training from scratch" in s and "labels per class" not in s
+    assert s.startswith("With every label, ") and "gains 20 points" in s and "labels per class" not in s
 
 
 def test_gap_sentence_compares_like_with_like():
@@ -564,16 +574,16 @@ def test_gap_sentence_compares_like_with_like():
         make_run("f100", "frozen", 0.9, lpc=100, created="2026-11-27T11:00:00"),  # no scratch at 100
     ]
     s = report.gap_sentence(runs)
-    assert "+30 points over training from scratch with 5 labels per class" in s
+    assert s.startswith("With 5 labels per class, ") and "gains 30 points" in s
 
 
 def test_gap_sentence_after_a_depth_sweep_names_the_fine_tune_validation_picked():
-    """The issue's case: the latest fine-tune (k=9) must not stand in for the best one (k=5)."""
+    """The latest fine-tune (k=9) must not stand in for the best one validation picked (k=5)."""
     runs = [make_run("f", "frozen", 0.85, test=0.853), make_run("s", "scratch", 0.54)]
     runs += [make_run(f"t{k}", "finetune", v, k=k, created=f"2026-11-28T0{i}:00:00")
              for i, (k, v) in enumerate([(0, 0.90), (3, 0.92), (5, 0.943), (7, 0.93), (9, 0.80)])]
     s = report.gap_sentence(runs)
-    assert "Pretrained features (fine-tuned, k=5) gave +40 points" in s
+    assert "fine-tuning the pretrained network (k=5) reaches 94%" in s and "gains 40 points" in s
     assert "fine-tuned (k=5) 94%" in s and "frozen 85%" in s and "k=9" not in s
 
 
@@ -602,6 +612,23 @@ def test_efficiency_sentence_names_the_crossover():
     assert "two or more labels-per-class values" in report.efficiency_sentence(runs[:3])
 
 
+def test_efficiency_sentence_reads_no_crossover_off_a_short_budget():
+    """"Scratch catches fine-tune" is said only where both arms trained to convergence."""
+    runs = []
+    for lpc, (fz, ft, sc) in {5: (0.6, 0.55, 0.3), 25: (0.86, 0.6, 0.87)}.items():
+        runs += [make_run(f"f{lpc}", "frozen", fz, lpc=lpc), make_run(f"t{lpc}", "finetune", ft, lpc=lpc),
+                 make_run(f"s{lpc}", "scratch", sc, lpc=lpc, budget="fixed")]
+    s = report.efficiency_sentence(runs)
+    assert "no crossover is read" in s and "catches" not in s
+    for r in runs:
+        if r["config"]["mode"] == "scratch":
+            r["summary"]["budget"] = "converge"
+        if r["config"]["mode"] == "finetune":
+            r["summary"]["budget"] = "fixed"  # the fine-tune arm stopped early: it is not said to be caught
+    s = report.efficiency_sentence(runs)
+    assert "catches feature extraction from 25" in s and "catches fine-tuning" not in s
+
+
 def test_missing_configs_skip_what_the_store_already_answered():
     from tl_core.runs import sweep
     from tl_core.config import TrainConfig
@@ -623,5 +650,6 @@ def test_gap_sentence_with_seeds_on_one_side_names_each_count():
     runs = [make_run(f"f{s}", "frozen", v, seed=s) for s, v in enumerate((0.82, 0.84, 0.86))]
     runs.append(make_run("s0", "scratch", 0.54, budget="fixed"))
     s = report.gap_sentence(runs)
-    assert "+30 points over training from scratch (trained for the same short budget)" in s  # no spread: one seed
+    assert "training from scratch (same short budget) 54%: transfer gains 30 points over training from scratch " \
+        "(3 seeds against 1)" in s
     assert "frozen 84% \u00b1 2 (3 seeds)" in s and "scratch (same budget) 54% (1 seed)" in s

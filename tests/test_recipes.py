@@ -15,11 +15,11 @@ from tl_core.config import TrainConfig
 from tl_core.engine import recipes, training
 from tl_core.engine.plan import HEAD_NAME, plan_run
 from tl_core.errors import ConfigError
-from tl_core.events import EpochMetrics, Message, StepProgress
+from tl_core.events import Message, StepProgress
 from tl_core.models import backbones
 from tl_core.presentation import blocks as blocks_chart
 
-TINY = dict(data="builtin:animals", backbone="mobilenet_v2", epochs=3, labels_per_class=5, val_per_class=5,
+TINY = dict(data="builtin:animals", backbone="mobilenet_v2", epochs=3, budget="fixed", labels_per_class=5, val_per_class=5,
             test_per_class=5, image_size=32, batch_size=16)
 BLOCKS = ["stem", "stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "head_conv"]
 
@@ -66,7 +66,7 @@ def test_gradual_unfreezing_trains_one_more_block_each_epoch_with_a_slanted_tria
 
     def watch(event):
         events.append(event)
-        if isinstance(event, EpochMetrics):
+        if isinstance(event, StepProgress) and event.step == event.steps_per_epoch:  # the epoch's last step
             moved_by_epoch[event.epoch] = _moved(start, prep.model)
         if isinstance(event, StepProgress):  # the scheduler has stepped `global_step` times
             head_lrs.append((event.global_step, event.total_steps,

@@ -13,7 +13,7 @@ from tl_core.models import backbones
 
 CUT = ["all-MiniLM-L6-v2", "bert-base-uncased", "distilbert-base-uncased", "roberta-base", "gpt2", "t5-small"]
 SENTENCES = ["a great film, truly moving", "dull", "not bad at all, though far too long", "fine"]
-RUN = dict(data="builtin:sentiment", backbone="all-MiniLM-L6-v2", mode="finetune", freeze_depth=4, epochs=2,
+RUN = dict(data="builtin:sentiment", backbone="all-MiniLM-L6-v2", mode="finetune", freeze_depth=4, epochs=2, budget="fixed",
            labels_per_class=8, val_per_class=5, test_per_class=5, max_length=16, batch_size=8)
 
 
@@ -69,8 +69,10 @@ def test_dropout_above_the_cut_applies_in_training_as_in_the_whole_model(name, d
     whole = model(x)
     _reseed(model)
     ours = model.suffix(h, depth)
-    assert torch.equal(ours, whole)
-    assert not torch.allclose(model.suffix(h, depth), ours)  # dropout is on: the next draw differs
+    # The same draws give the same logits up to float rounding (a cut can take another attention kernel path); a
+    # different draw moves them by dropout's own size, orders of magnitude more.
+    torch.testing.assert_close(ours, whole, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(model.suffix(h, depth), ours, atol=1e-3)  # dropout is on: the next draw differs
 
 
 def test_xlnet_runs_whole_and_the_plan_says_so():

@@ -7,7 +7,7 @@ from tl_core.engine import training
 from tl_core.config import TrainConfig
 from tl_core.events import CancelToken, EpochMetrics, Message, RunFinished, RunStarted, StepProgress
 
-TINY = dict(data="builtin:digits", backbone="mobilenet_v2", epochs=2, labels_per_class=8, val_per_class=5, test_per_class=5,
+TINY = dict(data="builtin:digits", backbone="mobilenet_v2", epochs=2, budget="fixed", labels_per_class=8, val_per_class=5, test_per_class=5,
             image_size=32)
 
 
@@ -124,7 +124,9 @@ def test_transfer_beats_scratch_on_animals():
     scratch = training.train(TrainConfig(mode="scratch", **base))  # the fair baseline: trained to convergence
     assert not frozen.summary["health"] and not scratch.summary["health"]
     assert scratch.summary["budget"] == "converge" and scratch.summary["epochs_run"] * 4 >= 400  # 4 steps per epoch
-    assert frozen.summary["test_acc"] >= scratch.summary["test_acc"] + 0.15
+    # Deterministic runs (one CPU thread each, TrainConfig.threads): 0.730 against 0.562 on this machine's kind,
+    # +16.8 points. 10 points leaves room for another CPU's rounding and still says "features transfer".
+    assert frozen.summary["test_acc"] >= scratch.summary["test_acc"] + 0.10
     at50 = training.train(TrainConfig(mode="frozen", **{**base, "labels_per_class": 50}))
     assert at50.summary["test_acc"] >= 0.80
 

@@ -189,3 +189,18 @@ def test_rank_agreement_reports_disagreement_and_refuses_too_few_backbones():
     assert tied["kendall_tau"] is None and tied["weighted_tau"] is None
     with pytest.raises(ValueError, match="3 scores but 2 accuracies"):
         tr.rank_agreement([1.0, 2.0, 3.0], [0.5, 0.6])
+
+
+def test_a_duplicated_item_counts_once_instead_of_pinning_logme_to_its_search_edge():
+    """builtin:animals holds one image twice: a duplicate makes the features rank-deficient, and a class whose
+    labels lie in their span then scores at the edge of the evidence search (a constant, not the data). The
+    ranking scores each item once."""
+    rng = np.random.default_rng(0)
+    f, y = rng.normal(size=(30, 50)), np.arange(30) % 3
+    twice_f, twice_y = np.vstack([f, f[:1]]), np.append(y, y[0])
+    assert tr.logme(twice_f, twice_y) != pytest.approx(tr.logme(f, y), abs=1e-3)  # raw: the edge's value
+    assert tr.score_items(twice_f, twice_y) == pytest.approx(tr.score_items(f, y), abs=1e-12)
+    kept_f, kept_y = tr.distinct_items(twice_f, twice_y)
+    assert len(kept_f) == 30 and np.array_equal(kept_y, y)
+    # the same features with another label are two observations, not a duplicate
+    assert len(tr.distinct_items(np.vstack([f, f[:1]]), np.append(y, (y[0] + 1) % 3))[0]) == 31

@@ -92,7 +92,7 @@ def _config_from_args(args):
                        labels_per_class=args.labels_per_class, val_per_class=args.val_per_class,
                        test_per_class=args.test_per_class, budget=args.budget, ood_shift=args.ood_shift,
                        augment=args.augment,
-                       seed=args.seed, device=args.device, pretrained=not args.random_init, max_length=args.max_length,
+                       seed=args.seed, device=args.device, threads=args.threads, pretrained=not args.random_init, max_length=args.max_length,
                        text_column=args.text_column, label_column=args.label_column)
 
 
@@ -171,7 +171,7 @@ def _train_on_runner(name: str, config, store, progress, cancel):
 #: What `train --json` reports of a run's summary (see tl_core.engine.training.fit).
 SUMMARY_KEYS = ("freeze_depth", "trainable_params", "total_params", "test_acc", "selected_epoch", "best_val_acc",
                 "final_val_acc", "ood_acc", "ood_shift", "health", "budget", "epochs_run", "head_solver", "lr",
-                "confusion_matrix", "per_class", "device", "wall_s", "n_train", "n_val", "n_test", "image_size",
+                "confusion_matrix", "per_class", "device", "threads", "deterministic", "wall_s", "n_train", "n_val", "n_test", "image_size",
                 "cached_boundary", "block_similarity", "lp_ft_probe_val_acc")
 
 
@@ -457,8 +457,12 @@ def _add_train_options(t: argparse.ArgumentParser) -> None:
                    help="default: 1e-3 finetune; scratch 1e-2 (vision) or 1e-3 (text); frozen heads are fitted by L-BFGS")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--budget", choices=["fixed", "converge"], default=None,
-                   help="fixed: exactly --epochs; converge: at least 400 optimizer steps "
-                        "(default: converge for --mode scratch, fixed otherwise)")
+                   help="fixed: exactly --epochs; converge: at least 400 optimizer steps, the epoch chosen on "
+                        "validation (default: converge for finetune and scratch; a frozen head is fitted to "
+                        "convergence either way)")
+    t.add_argument("--threads", type=int, default=1,
+                   help="CPU threads the run trains on; part of its numerics (the same config and seed give the "
+                        "same numbers at the same count, whatever OMP_NUM_THREADS says)")
     t.add_argument("--ood-shift", default="blur", choices=IMAGE_SHIFTS,
                    help="the shifted copy of the test split for out-of-distribution accuracy (text: typos)")
     t.add_argument("--augment", action="store_true", help="random resized crop + flip (turns activation caching off)")

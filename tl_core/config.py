@@ -68,11 +68,11 @@ BACKBONE_LR_FACTOR = 0.1  # fine-tuned pretrained blocks move 10x slower than th
 
 #: How long a run trains. "fixed": exactly --epochs. "converge": at least CONVERGE_MIN_STEPS optimizer steps
 #: (more epochs when the data is small, at most CONVERGE_MAX_EPOCHS); like every run it keeps the weights of the
-#: epoch with the best validation accuracy. A from-scratch baseline gets "converge" by default:
-#: forty steps leave a random network far from what it can reach, and the gap it reports is then not a gap.
+#: epoch with the best validation accuracy. Fine-tuning and from-scratch runs get "converge" by default: forty
+#: steps leave a network far from what it can reach, and a gap read off an arm that stopped early is not a gap.
 BUDGETS = ("fixed", "converge")
 BUDGET_HELP = {
-    "fixed": "same budget: exactly the epochs set, as the pretrained runs get",
+    "fixed": "same short budget: exactly the epochs set, for every arm",
     "converge": "trained to convergence: at least {steps} optimizer steps, the best epoch on validation kept",
 }
 CONVERGE_MIN_STEPS = 400
@@ -110,11 +110,16 @@ class TrainConfig:
     labels_per_class: int | None = None  # subsample training data only; validation stays fixed
     val_per_class: int = 20  # picks the epoch (and the head's regularisation): never reported as the result
     test_per_class: int = 50  # held out: the accuracy a run reports, measured once at the selected epoch
-    budget: str | None = None  # None -> "converge" from scratch, "fixed" otherwise (see BUDGETS)
+    budget: str | None = None  # None -> "converge" when the network trains, "fixed" for a frozen head (see BUDGETS)
     ood_shift: str = "blur"  # the shifted copy of the test split (tl_core.inputs.shifts): out-of-distribution accuracy
     augment: bool = False
     seed: int = 0
     device: str = "auto"
+    #: CPU threads inside the run. Part of its numerics: a reduction split over two threads rounds differently from
+    #: one over a single thread, so the same config and seed give the same numbers only at the same count. Fixed
+    #: for the whole run and stored with it; a server shares its cores by running runs side by side, one thread
+    #: each, never by changing a running run's threads.
+    threads: int = 1
     pretrained: bool = True  # False trains a pretrained mode from random weights (architecture exploration)
     max_length: int = 64  # text: tokens per example
     text_column: str | None = None
@@ -139,7 +144,9 @@ class TrainConfig:
 
     @property
     def effective_budget(self) -> str:
-        return self.budget or ("converge" if self.mode == "scratch" else "fixed")
+        """Every arm whose network trains (fine-tuning and from scratch) trains to convergence unless "fixed" is
+        asked for; a frozen head is fitted to convergence by its own solver, so its epochs only slice the curve."""
+        return self.budget or ("fixed" if self.mode == "frozen" else "converge")
 
     def validate(self) -> None:
         """Cheap checks that need no data or weights; the rest is checked where the facts are known."""
@@ -149,7 +156,7 @@ class TrainConfig:
             raise ConfigError(f"unknown budget '{self.budget}': use one of {', '.join(BUDGETS)}")
         if self.ood_shift not in SHIFTS:
             raise ConfigError(f"unknown shift '{self.ood_shift}': use one of {', '.join(SHIFTS)}")
-        for name in ("epochs", "batch_size", "val_per_class", "test_per_class"):
+        for name in ("epochs", "batch_size", "val_per_class", "test_per_class", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.labels_per_class is not None and self.labels_per_class < 1:

@@ -1,8 +1,6 @@
-"""Pick the best device there is (CUDA, then MPS, then CPU) and set CPU threads sensibly."""
+"""Pick the best device there is (CUDA, then MPS, then CPU), and fix the CPU threads a run trains on."""
 
 from __future__ import annotations
-
-import os
 
 import torch
 
@@ -35,23 +33,25 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def configure_cpu_threads() -> int:
-    """Use every core this process may run on (torch's default can undercount in containers), and flush
-    denormal floats to zero: near-zero pretrained weights otherwise make x86 CPUs crawl.
+def use_cpu_threads(threads: int = 1) -> int:
+    """Train on exactly `threads` intra-op CPU threads, and flush denormal floats to zero (near-zero pretrained
+    weights otherwise make x86 CPUs crawl).
 
-    An explicit OMP_NUM_THREADS wins: on a machine shared with other busy processes, spinning OpenMP threads
-    that outnumber the free cores slow every kernel down by orders of magnitude."""
+    The count is a run setting (`TrainConfig.threads`), not the machine's: a reduction split over two threads
+    rounds differently from one over a single thread, so the same config gives the same numbers only at the same
+    count, whatever $OMP_NUM_THREADS says and however many other runs share the cores."""
     torch.set_flush_denormal(True)
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        return torch.get_num_threads()
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        cores = os.cpu_count() or 1
-    cores = max(1, cores)
-    if torch.get_num_threads() != cores:
-        torch.set_num_threads(cores)
-    return cores
+    threads = max(1, int(threads))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def deterministic(device: torch.device) -> bool:
+    """Whether a run on `device` repeats to the last digit. On the CPU, with a fixed thread count and the run's own
+    generators, it does; CUDA picks among kernels that add in a different order from call to call (cuDNN's
+    convolutions, atomic adds), so the same config can differ in the last digits there, and the run says so."""
+    return device.type == "cpu" or bool(torch.are_deterministic_algorithms_enabled())
 
 
 def describe(device: torch.device) -> str:

@@ -69,6 +69,9 @@ class StepProgress:
 
 @dataclass(frozen=True)
 class EpochMetrics:
+    """One point of the curve: an epoch's training figures and its validation scores. In a run whose network
+    trains, the evaluation runs beside the next epochs, so this arrives while they train (in epoch order)."""
+
     epoch: int
     train_loss: float
     train_acc: float

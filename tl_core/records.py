@@ -34,6 +34,8 @@ class RunSummary:
     n_val: int | None = None
     n_test: int | None = None
     device: str | None = None
+    threads: int | None = None  # CPU threads the run trained on (part of its numerics, see TrainConfig.threads)
+    deterministic: bool | None = None  # False on CUDA: the same config may differ in the last digits there
     cached_boundary: str | None = None
     activation_cache: str | None = None  # the shared on-disk cache: "hit", "miss" or "off"; None: nothing cached
     freeze_depth: int | None = None
@@ -65,7 +67,8 @@ class RunSummary:
 
     @property
     def healthy(self) -> bool:
-        return not self.health
+        """No finding that makes the run no result (a "cannot learn" finding is a result: tl_core.engine.health)."""
+        return not any(not f.get("result") for f in self.health or ())
 
     # ---- read by name, declared fields only ----------------------------------------
     def _check(self, key: str) -> None:

@@ -29,7 +29,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 #: The fast demo of these tests (the Home page reads these).
-SERVER_ENV = {"TL_DEMO_EPOCHS": "3", "TL_DEMO_LABELS_PER_CLASS": "10"}  # the smallest demo whose scratch run is healthy
+#: The tests' small demo: every arm 3 epochs (TL_DEMO_BUDGET=fixed), the smallest whose scratch run is healthy.
+SERVER_ENV = {"TL_DEMO_EPOCHS": "3", "TL_DEMO_LABELS_PER_CLASS": "10", "TL_DEMO_BUDGET": "fixed"}
 VIEWPORT = {"width": 1280, "height": 800}  # a classroom projector
 STARTUP_TIMEOUT_S = 240  # the launcher warms up (imports, the demo) while the run workers start beside it
 EXPECT_TIMEOUT_MS = 20_000  # a loaded 2-core machine trains, serves and renders at once

@@ -225,8 +225,7 @@ def rank_backbones(config: TrainConfig, *, dataset: data.Dataset | None = None, 
                 del prep
                 _memo_put(key, features)
             labels = ds.labels[split.train]
-            score = BackboneScore(name, pretrained, transferability.logme(features, labels),
-                                  transferability.hscore_regularized(features, labels), 0.0,
+            score = BackboneScore(name, pretrained, *transferability.score_items(features, labels), 0.0,
                                   cfg.image_size if ds.kind == "image" else None, features.shape[1], reused)
             score.seconds = time.perf_counter() - t0
             ranking.scores.append(score)

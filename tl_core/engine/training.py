@@ -13,10 +13,13 @@ results (one class predicted, stuck at chance).
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import functools
 import math
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +30,7 @@ from tl_core.models import backbones
 from tl_core.inputs import data, shifts
 from tl_core.engine import activation_cache, head_fit, health, memory, precise_bn, recipes
 from tl_core.config import (BUDGET_HELP, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, TrainConfig)
-from tl_core.device import configure_cpu_threads, pick_device
+from tl_core.device import deterministic, pick_device, use_cpu_threads
 from tl_core.errors import ConfigError, failure_text
 from tl_core.records import RunSummary
 from tl_core.events import (CancelToken, Cancelled, EpochMetrics, Event, EventHandler, Message, RunFinished, RunStarted,
@@ -121,8 +124,7 @@ def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepare
     split = data.make_split(ds, val_per_class=config.val_per_class, test_per_class=config.test_per_class,
                             labels_per_class=config.labels_per_class, seed=config.seed)
     device = pick_device(config.device)
-    if device.type == "cpu":
-        configure_cpu_threads()
+    use_cpu_threads(config.threads)  # before any kernel runs: the count is part of the run's numerics
     resolve(config, ds)
     plan = plan_run(config.mode, config.freeze_depth, backbones.describe(config.backbone), len(ds.classes),
                     image_size=config.image_size, max_length=config.max_length, recipe=config.recipe,
@@ -426,11 +428,12 @@ class _Selection:
         self.model, self.epoch, self.key, self.state = model, 0, None, None
         self.tracked = self._tensors()  # fixed now: gradual unfreezing makes more of them train epoch by epoch
 
-    def offer(self, epoch: int, val_acc: float, val_loss: float) -> None:
+    def offer(self, epoch: int, val_acc: float, val_loss: float, source: dict[str, torch.Tensor] | None = None) -> None:
+        """`source`: the same tensors of the model that was scored, where that is a copy (`_Evaluations`)."""
         key = (val_acc, -val_loss)
         if self.key is None or key > self.key:
             self.epoch, self.key = epoch, key
-            self.state = {k: v.detach().clone() for k, v in self.tracked.items()}
+            self.state = {k: v.detach().clone() for k, v in (source or self.tracked).items()}
 
     def restore(self) -> None:
         if self.state is not None:
@@ -446,6 +449,70 @@ class _Selection:
             if module in norms:
                 out.update({f"{name}.{b}": t for b, t in module.named_buffers(recurse=False)})
         return out
+
+
+class _Evaluations:
+    """The epoch-end evaluations of a trained network (precise BatchNorm, validation, the selection's offer), on a
+    copy of the model and a second thread while the next epochs train.
+
+    Nothing an evaluation does feeds back into training: BatchNorm in training mode normalises with each batch's
+    own statistics, so re-estimating the running statistics and scoring validation only decide which epoch is
+    kept. The copy gives the numbers an inline evaluation gives, and a run's wall time loses its evaluations
+    wherever a core is free (a third of a from-scratch run on one thread). One evaluation is in flight at a time;
+    the training thread reports the results, in epoch order. On a GPU, and for a fitted head, they run inline.
+    """
+
+    def __init__(self, prep: Prepared, stepper: Stepper, xs: dict, select: _Selection, result: RunResult, emit):
+        self.prep, self.xs, self.select, self.result, self.emit = prep, xs, select, result, emit
+        self.pending: list[tuple[tuple, Future]] = []  # (epoch, train loss, train acc, blocks), its scores
+        self.pool, self.stepper, self.source = None, stepper, None
+        if prep.device.type == "cpu":
+            model = prep.model
+            keep = {id(model.tokenizer): model.tokenizer} if model.tokenizer is not None else {}
+            self.replica = copy.deepcopy(model, memo=keep)
+            self.stepper = Stepper(dataclasses.replace(prep, model=self.replica), stepper.cached)
+            tensors = {**dict(self.replica.named_parameters()), **dict(self.replica.named_buffers())}
+            self.source = {k: tensors[k] for k in select.tracked}
+            # flush-to-zero is a per-thread CPU flag: the evaluating thread must round as the training one does
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="tl-eval",
+                                           initializer=torch.set_flush_denormal, initargs=(True,))
+
+    def submit(self, epoch: int, train_loss: float, train_acc: float, t0: float,
+               trainable_blocks: list[str] | None = None) -> None:
+        """Score the model's weights as they are now, as `epoch`'s point of the curve."""
+        if self.pool is None:
+            future: Future = Future()
+            future.set_result(self._score(epoch, t0))
+        else:
+            self.drain(wait=True)  # the copy is free again
+            model = self.prep.model
+            if self.replica.frozen_blocks != model.frozen_blocks:  # gradual unfreezing: the same BatchNorms settle
+                self.replica.freeze_blocks(model.frozen_blocks)
+            with torch.no_grad():
+                for k, t in self.select.tracked.items():
+                    self.source[k].copy_(t)
+            future = self.pool.submit(self._score, epoch, t0)
+        self.pending.append(((epoch, train_loss, train_acc, trainable_blocks), future))
+        self.drain()
+
+    def _score(self, epoch: int, t0: float) -> tuple[float, float, float]:
+        settle_batchnorm(self.stepper, self.xs["train"])
+        val_loss, val_acc, _ = evaluate(self.stepper, self.xs["val"], self.prep.y_val)
+        self.select.offer(epoch, val_acc, val_loss, self.source)
+        return val_loss, val_acc, time.perf_counter() - t0
+
+    def drain(self, wait: bool = False) -> None:
+        """Report every finished evaluation (all of them with `wait`), oldest first."""
+        while self.pending and (wait or self.pending[0][1].done()):
+            (epoch, train_loss, train_acc, blocks), future = self.pending.pop(0)
+            val_loss, val_acc, seconds = future.result()
+            row = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, seconds, trainable_blocks=blocks)
+            self.result.history.append(row.row())
+            self.emit(row)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -503,9 +570,11 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
         _, ood_acc, _ = evaluate(stepper, x_ood, prep.y_test)
         final_val_acc = result.history[-1]["val_acc"]
         y_test = prep.y_test.cpu().numpy()
-        findings = health.check(result.history, y_test, test_pred, len(result.classes))
+        findings = health.check(result.history, y_test, test_pred, len(result.classes), fitted_head=stepper.head_only,
+                                converge_budget=cfg.effective_budget == "converge")
         for f in findings:
-            emit(Message(f"Unhealthy run: {f['message']}. {f['advice'].capitalize()}.", level="warning"))
+            what = "Finding" if f.get("result") else "Unhealthy run"
+            emit(Message(f"{what}: {f['message']}. {f['advice'].capitalize()}.", level="warning"))
         result.status = "completed"
         result.summary = RunSummary(
             best_val_acc=select.key[0], final_val_acc=final_val_acc, selected_epoch=select.epoch,
@@ -513,6 +582,7 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
             **classification_report(y_test, test_pred, result.classes),
             trainable_params=trainable, total_params=total, wall_s=time.perf_counter() - start,
             n_train=n_train, n_val=len(prep.y_val), n_test=len(prep.y_test), device=str(prep.device),
+            threads=cfg.threads, deterministic=deterministic(prep.device),
             cached_boundary=boundary, freeze_depth=prep.depth, n_blocks=model.n_blocks,
             image_size=cfg.image_size, epochs_run=result.history[-1]["epoch"],
             evaluations=len(result.history), budget=cfg.effective_budget,
@@ -548,7 +618,7 @@ def _end_epoch(prep, stepper, xs, epoch, train_loss, train_acc, t0, select, resu
 
 def _fit_sgd(prep, stepper, xs, epochs, steps_per_epoch, select, result, cancel, emit, start) -> None:
     """Minibatch AdamW with cosine decay over every trainable block (gradual unfreezing: more blocks each epoch,
-    slanted triangular rate)."""
+    slanted triangular rate); the epoch-end evaluations overlap the next epochs (`_Evaluations`)."""
     cfg, model, plan = prep.config, prep.model, prep.plan
     n_train, total_steps = _length(xs["train"]), steps_per_epoch * epochs
     opt = make_optimizer(prep)  # every block that will train has its group; a frozen one gets no gradient, no step
@@ -557,38 +627,44 @@ def _fit_sgd(prep, stepper, xs, epochs, steps_per_epoch, select, result, cancel,
     gen = torch.Generator().manual_seed(cfg.seed)
     global_step, loop_start = 0, time.perf_counter()  # the time left is extrapolated from training steps only
     every = math.ceil(epochs / MAX_EVALUATIONS)
+    evaluations = _Evaluations(prep, stepper, xs, select, result, emit)
     model.train()
-    for epoch in range(1, epochs + 1):
-        t0, loss_sum, correct = time.perf_counter(), 0.0, 0
-        if plan.gradual and model.freeze_depth != plan.depth_at(epoch):
-            model.freeze_blocks(range(plan.depth_at(epoch)))
-            emit(Message(f"Gradual unfreezing, epoch {epoch}: "
-                         + (f"{', '.join(plan.trainable_at(epoch))} and the {HEAD_NAME} train."
-                            if plan.trainable_at(epoch) else f"only the {HEAD_NAME} trains.")))
-        order = torch.randperm(n_train, generator=gen).to(prep.device)
-        for step in range(1, steps_per_epoch + 1):
+    try:
+        for epoch in range(1, epochs + 1):
+            t0, loss_sum, correct = time.perf_counter(), 0.0, 0
+            if plan.gradual and model.freeze_depth != plan.depth_at(epoch):
+                model.freeze_blocks(range(plan.depth_at(epoch)))
+                emit(Message(f"Gradual unfreezing, epoch {epoch}: "
+                             + (f"{', '.join(plan.trainable_at(epoch))} and the {HEAD_NAME} train."
+                                if plan.trainable_at(epoch) else f"only the {HEAD_NAME} trains.")))
+            order = torch.randperm(n_train, generator=gen).to(prep.device)
+            for step in range(1, steps_per_epoch + 1):
+                cancel.check()
+                idx = order[(step - 1) * cfg.batch_size: step * cfg.batch_size]
+                y = prep.y_train[idx]
+                with _autocast(prep.device):
+                    logits = stepper.logits(_take(xs["train"], idx), train=True)
+                    loss = nn.functional.cross_entropy(logits.float(), y)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                global_step += 1
+                loss_sum += loss.item() * len(y)
+                correct += (logits.argmax(1) == y).sum().item()
+                now = time.perf_counter()
+                eta = (now - loop_start) / global_step * (total_steps - global_step)
+                emit(StepProgress(epoch, step, steps_per_epoch, global_step, total_steps, loss.item(), now - start,
+                                  eta))
+                evaluations.drain()
             cancel.check()
-            idx = order[(step - 1) * cfg.batch_size: step * cfg.batch_size]
-            y = prep.y_train[idx]
-            with _autocast(prep.device):
-                logits = stepper.logits(_take(xs["train"], idx), train=True)
-                loss = nn.functional.cross_entropy(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            global_step += 1
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            now = time.perf_counter()
-            eta = (now - loop_start) / global_step * (total_steps - global_step)
-            emit(StepProgress(epoch, step, steps_per_epoch, global_step, epochs * steps_per_epoch, loss.item(),
-                              now - start, eta))
-        cancel.check()
-        if epoch % every == 0 or epoch == epochs:
-            _end_epoch(prep, stepper, xs, epoch, loss_sum / n_train, correct / n_train, t0, select, result, emit,
-                       trainable_blocks=plan.trainable_at(epoch) if plan.gradual else None)
+            if epoch % every == 0 or epoch == epochs:
+                evaluations.submit(epoch, loss_sum / n_train, correct / n_train, t0,
+                                   trainable_blocks=plan.trainable_at(epoch) if plan.gradual else None)
+        evaluations.drain(wait=True)
+    finally:
+        evaluations.close()
 
 
 def _fit_head(prep, stepper, xs, epochs, select, result, cancel, emit, start) -> dict:

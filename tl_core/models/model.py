@@ -163,6 +163,11 @@ class TransferModel(nn.Module):
             p.requires_grad_(self._owner[name] not in frozen)
         self.train(self.training)
 
+    @property
+    def frozen_blocks(self) -> frozenset[int]:
+        """The indices of the blocks frozen now."""
+        return self._frozen
+
     def frozen_modules(self) -> list[nn.Module]:
         mods = []
         for block in (self._blocks[i] for i in sorted(self._frozen)):

@@ -50,8 +50,8 @@ def transfer_gap(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
         name = mode_label(cell.mode)
         if cell.mode == "finetune" and cell.freeze_depth is not None:
             name += f" (k={cell.freeze_depth})"
-        if cell.mode == "scratch":
-            name += " (same budget)" if cell.budget == "fixed" else " (to convergence)"
+        if cell.mode != "frozen":
+            name += "<br>(same short budget)" if cell.budget == "fixed" else "<br>(trained to convergence)"
         fig.add_trace(go.Bar(
             x=[name], y=[cell.mean], name=name, marker={"color": mode_color(cell.mode),
                                                         "pattern": {"shape": "" if cell.healthy else "/"}},
@@ -85,7 +85,7 @@ def data_efficiency(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
         if not pts:
             continue
         cells_ = [c for _, c in pts]
-        name = mode_label(mode) + (" (to convergence)" if mode == "scratch" and cells_[-1].budget == "converge" else "")
+        name = mode_label(mode) + (" (to convergence)" if mode != "frozen" and cells_[-1].budget == "converge" else "")
         fig.add_trace(go.Scatter(
             x=[lpc for lpc, _ in pts], y=[c.mean for c in cells_], name=name, mode="lines+markers",
             error_y=_error_bars(cells_), line={"color": mode_color(mode), "width": 3},

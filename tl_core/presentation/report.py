@@ -92,7 +92,7 @@ def cell_words(cell: comparison.Cell) -> str:
     word = MODE_WORDS.get(cell.mode, str(cell.mode))
     if cell.mode == "finetune" and cell.freeze_depth is not None:
         word += f" (k={cell.freeze_depth})"
-    if cell.mode == "scratch" and cell.budget == "fixed":
+    if cell.mode != "frozen" and cell.budget == "fixed":
         word += " (same budget)"
     return word
 
@@ -128,40 +128,61 @@ def _unhealthy(cell: comparison.Cell) -> str:
 
 
 class Reading(NamedTuple):
-    """A sentence for the class, and whether it reads a result (False: a run is missing or unhealthy)."""
+    """A sentence for the class, whether it reads a result (False: a run is missing or unhealthy), and a second
+    line with the details (every arm's accuracy and spread)."""
 
     text: str
     ok: bool
+    detail: str = ""
 
 
 def gap_sentence(runs: Iterable[Mapping[str, Any]] | None) -> str:
-    return read_gap(runs).text
+    reading = read_gap(runs)
+    return f"{reading.text} {reading.detail}".strip()
+
+
+def _subject(cell: comparison.Cell) -> str:
+    """Who reaches the accuracy, in a student's words, with its verb."""
+    if cell.mode == "frozen":
+        return "pretrained features (frozen) reach"
+    notes = [f"k={cell.freeze_depth}"] if cell.freeze_depth is not None else []
+    if cell.budget == "fixed":
+        notes.append("same short budget")
+    return "fine-tuning the pretrained network" + (f" ({', '.join(notes)})" if notes else "") + " reaches"
+
+
+def _seeds(best: comparison.Cell, scratch: comparison.Cell) -> str:
+    if best.n == scratch.n:
+        return f"{best.n} seed{'s' if best.n > 1 else ''}"
+    return f"{best.n} seed{'s' if best.n > 1 else ''} against {scratch.n}"
 
 
 def read_gap(runs: Iterable[Mapping[str, Any]] | None) -> Reading:
-    """One sentence reading the transfer gap on test accuracy; always contains "over training from scratch".
+    """The transfer gap on test accuracy, in a sentence a student reads aloud, then its details.
 
-    It reads the same cells the table and the gap chart show: the fair from-scratch baseline and the pretrained
-    setting that validation picked, at one labels-per-class value, with the spread over seeds. Percent values are
-    rounded first and the gap is their difference, so the numbers a student reads add up. An unhealthy cell is named
-    as such, never read as a result.
+    "With 25 labels per class, pretrained features (frozen) reach 84% and training from scratch 68%: transfer gains
+    16 points over training from scratch (3 seeds, ± 2)." It reads the same cells the table and the gap chart
+    show: the fair from-scratch baseline and the pretrained setting that validation picked, at one labels-per-class
+    value. Percent values are rounded first and the gap is their difference, so the numbers a student reads add
+    up. An unhealthy cell is named as such, never read as a result; a baseline that could not learn the task with
+    a fair budget is a result, and the sentence says so.
     """
     all_cells = comparison.cells(runs)
     if not all_cells:
         return Reading("No completed runs with a test accuracy yet: train a frozen or fine-tuned model and a "
                        "from-scratch baseline to measure the gain over training from scratch.", False)
     lpc, group = _comparison_group(all_cells)
-    with_lpc = f" with {lpc} labels per class" if lpc is not None else ""
+    with_lpc = f"With {lpc} labels per class, " if lpc is not None else "With every label, "
     scratch = comparison.pick_scratch(group)
     pre = [c for c in (comparison.pick_pretrained(group, m) for m in PRETRAINED_MODES) if c is not None]
     if scratch is None:
         if pre:
             best = max(pre, key=lambda c: c.val_mean)
-            return Reading(f"The best pretrained setting ({setting_words(best)}) reached {cell_value(best)}{with_lpc}. "
-                           "Run a from-scratch baseline to measure the gain over training from scratch.", False)
+            return Reading(f"{with_lpc}{_subject(best)} {cell_value(best)}. Run a from-scratch baseline to "
+                           "measure the gain over training from scratch.", False)
         return Reading("Run a from-scratch baseline to measure the gain over training from scratch.", False)
     if not pre:
-        return Reading(f"Training from scratch reached {cell_value(scratch)}{with_lpc}; run a frozen or fine-tuned "
+        return Reading(f"{with_lpc}training from scratch reaches {cell_value(scratch)}; run a frozen or fine-tuned "
                        "model to measure what pretrained features gain over training from scratch.", False)
     if not scratch.healthy:
         return Reading(_unhealthy(scratch), False)
@@ -171,7 +192,21 @@ def read_gap(runs: Iterable[Mapping[str, Any]] | None) -> Reading:
         return Reading(_unhealthy(best), False)
     gap = comparison.Gap(best, scratch)
     points = _pct(best.mean) - _pct(scratch.mean)
-    spread = _spread(100 * gap.std) if gap.n > 1 else ""
+    spread = f", \u00b1 {round(100 * gap.std)}" if gap.n > 1 else ""
+    baseline = "training from scratch" + (" (same short budget)" if scratch.budget == "fixed" else "")
+    could_not = ""
+    if scratch.results:
+        could_not = (f", which could not learn this task from {lpc or 'these'} labels per class even trained to "
+                     "convergence")
+    lead = f"{with_lpc}{_subject(best)} {_pct(best.mean)}% and {baseline} {_pct(scratch.mean)}%{could_not}: "
+    count = f"({_seeds(best, scratch)}{spread})"
+    if points > 0:
+        text = f"{lead}transfer gains {points} points over training from scratch {count}."
+    elif points == 0:
+        text = f"{lead}no gain over training from scratch {count}: this data may be far from ImageNet."
+    else:
+        text = (f"{lead}transfer loses {-points} points against training from scratch {count}: the data is likely "
+                "far from ImageNet (domain mismatch), so transfer hurt (negative transfer).")
     shown = [*pre, scratch]
     counts = {c.n for c in shown}
     if len(counts) == 1:  # every cell over the same seeds: say it once
@@ -181,16 +216,7 @@ def read_gap(runs: Iterable[Mapping[str, Any]] | None) -> Reading:
     else:
         seeds = "mean \u00b1 std over seeds"
         detail = ", ".join(f"{cell_words(c)} {cell_value(c)} ({c.n} seed{'s' if c.n > 1 else ''})" for c in shown)
-    budget = " (trained for the same short budget)" if scratch.budget == "fixed" else ""
-    lead = (f"Pretrained features ({setting_words(best)}) gave {_signed(points)}{spread} points over training from scratch"
-            f"{budget}{with_lpc}")
-    tail = f" (test accuracy, {seeds}: {detail})"
-    if points > 0:
-        return Reading(f"{lead}{tail}.", True)
-    if points == 0:
-        return Reading(f"{lead}{tail}: no gain, so this data may be far from ImageNet.", True)
-    return Reading(f"{lead}{tail}: the data is likely far from ImageNet (domain mismatch), so transfer did not "
-                   "help (negative transfer).", True)
+    return Reading(text, True, f"Test accuracy at the epoch validation chose, {seeds}: {detail}.")
 
 
 def efficiency_sentence(runs: Iterable[Mapping[str, Any]] | None) -> str:
@@ -205,8 +231,14 @@ def efficiency_sentence(runs: Iterable[Mapping[str, Any]] | None) -> str:
     unhealthy = [v for v in measured if not comparison.pick_scratch(groups[v]).healthy]
     caveat = (f" The from-scratch runs at {', '.join(map(str, unhealthy))} labels per class are unhealthy and "
               "prove nothing there." if unhealthy else "")
-    frozen_at = comparison.crossover(all_cells, "frozen")
-    tuned_at = comparison.crossover(all_cells, "finetune")
+    # One arm "catches" another only where both trained to convergence (a frozen head is always fitted so).
+    converged = all(c.budget == "converge" for c in all_cells if c.mode == "scratch")
+    tuned_converged = converged and all(c.budget == "converge" for c in all_cells if c.mode == "finetune")
+    frozen_at = comparison.crossover(all_cells, "frozen") if converged else None
+    tuned_at = comparison.crossover(all_cells, "finetune") if tuned_converged else None
+    if not converged:
+        return ("The from-scratch runs here had the same short budget as the pretrained ones, so no crossover is "
+                f"read from them: train the baseline to convergence to see when transfer pays.{caveat}")
     if frozen_at is None and tuned_at is None:
         return (f"Pretrained features stay ahead of training from scratch at every labels-per-class value measured "
                 f"({measured[0]} to {measured[-1]}): this data is close enough to what the backbone was trained "

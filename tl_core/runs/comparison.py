@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from tl_core.engine.health import problems
+
 from tl_core.records import config_of, summary_of
 
 PRETRAINED_MODES = ("frozen", "finetune")
@@ -33,7 +35,7 @@ def depth_of(run: Mapping[str, Any]) -> int | None:
 
 def budget_of(run: Mapping[str, Any]) -> str:
     cfg = config_of(run)
-    return summary_of(run).get("budget") or cfg.get("budget") or ("converge" if cfg.get("mode") == "scratch" else "fixed")
+    return summary_of(run).get("budget") or cfg.get("budget") or ("fixed" if cfg.get("mode") == "frozen" else "converge")
 
 
 def reportable(run: Mapping[str, Any]) -> bool:
@@ -98,11 +100,17 @@ class Cell:
 
     @property
     def findings(self) -> list[dict]:
-        return [f for r in self.runs for f in summary_of(r).get("health") or []]
+        """What makes some of its runs no result (tl_core.engine.health.problems)."""
+        return [f for r in self.runs for f in problems(summary_of(r).get("health"))]
+
+    @property
+    def results(self) -> list[dict]:
+        """Findings that are results about the data ("could not learn this from these labels")."""
+        return [f for r in self.runs for f in summary_of(r).get("health") or [] if f.get("result")]
 
     @property
     def unhealthy_runs(self) -> int:
-        return sum(bool(summary_of(r).get("health")) for r in self.runs)
+        return sum(bool(problems(summary_of(r).get("health"))) for r in self.runs)
 
     @property
     def healthy(self) -> bool:

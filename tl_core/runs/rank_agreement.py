@@ -37,7 +37,9 @@ def _test_acc(record: dict) -> float | None:
 
 
 def _healthy(record: dict) -> bool:
-    return not (record.get("summary") or {}).get("health")
+    from tl_core.engine.health import problems
+
+    return not problems((record.get("summary") or {}).get("health"))
 
 
 def _matches(record: dict, ranking: Ranking, score: BackboneScore, mode: str) -> bool:

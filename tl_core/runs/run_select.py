@@ -38,7 +38,7 @@ def health_findings(run: Mapping[str, Any]) -> list[dict]:
     else "at chance" when its best accuracy is within CHANCE_MARGIN of 1 / number of classes."""
     summary = summary_of(run)
     if isinstance(summary.get("health"), list):
-        return [f for f in summary["health"] if isinstance(f, Mapping) and f.get("code")]
+        return [f for f in summary["health"] if isinstance(f, Mapping) and f.get("code") and not f.get("result")]
     best, n = best_accuracy(run), n_classes(run)
     if best is None or not n:
         return []

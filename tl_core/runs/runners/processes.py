@@ -2,9 +2,11 @@
 
 A run that runs out of memory, segfaults or is killed with kill -9 then takes down one worker, not the server
 and every student's page: the pool marks that run failed with one line, starts a replacement, and the next run
-goes on. Each worker imports torch and warms the classroom demo once (the first click trains at once), takes
-one run at a time from its own task queue, records it in the shared SQLite run store (WAL; the server reads
-it), and sends the engine's events back on its own event queue. Cancel is a process-shared flag the training
+goes on. Each run trains on its config's thread count (one by default), so a server shares its cores by running
+runs side by side, and a student's numbers never depend on how many classmates are training. Each worker imports
+torch and warms the classroom demo once (the first click trains at once), takes one run at a time from its own
+task queue, records it in the shared SQLite run store (WAL; the server reads it), and sends the engine's events
+back on its own event queue. Cancel is a process-shared flag the training
 loop checks every batch, as it checks the in-process token.
 
 Spawned, not forked: the server has threads (Streamlit's, torch's), and a fork copies their locks held.
@@ -38,10 +40,7 @@ class ProcessRunner:
     def __init__(self, store: RunStore, workers: int = 2, *, warm: bool = True):
         self.store = store
         self.warm = warm
-        self.threads = threads_per_worker(workers)
-        self.cores = 0 if os.environ.get("OMP_NUM_THREADS", "").isdigit() else _cores()  # 0: a fixed thread count
         self._ctx = mp.get_context("spawn")
-        self._busy = self._ctx.Value("i", 0)  # workers training now: how the cores are shared out
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
@@ -55,7 +54,7 @@ class ProcessRunner:
         with self._lock:
             index, self._started = self._started, self._started + 1
         fill = (index, self.workers) if self.warm else None
-        worker = _Worker(self._ctx, str(self.store.path), fill, self.threads, self._busy, self.cores)
+        worker = _Worker(self._ctx, str(self.store.path), fill)
         with self._lock:
             self._all.append(worker)
         return worker
@@ -100,8 +99,6 @@ class ProcessRunner:
         failed, if it did."""
         worker.cancel.clear()
         worker.job_id = request.job_id
-        with self._busy.get_lock():
-            self._busy.value += 1
         worker.tasks.put((request.job_id, request.owner, request.config, request.dataset))
         run_id, error = None, None
         try:
@@ -128,8 +125,6 @@ class ProcessRunner:
                     emit(payload)
         finally:
             worker.job_id = None
-            with self._busy.get_lock():
-                self._busy.value -= 1
         if error == "cancelled":
             return worker, Cancelled()
         return worker, None if error is None else RunnerError(error)
@@ -146,12 +141,11 @@ class ProcessRunner:
 class _Worker:
     """One worker process and its queues (its own: a worker killed while writing cannot corrupt another's)."""
 
-    def __init__(self, ctx, store_path: str, warm: tuple[int, int] | None, threads: int, busy, cores: int):
+    def __init__(self, ctx, store_path: str, warm: tuple[int, int] | None):
         self.tasks, self.events, self.cancel, self.ready = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Event()
         self.job_id: str | None = None
         self.process = ctx.Process(target=worker_main, name="tl-worker", daemon=True,
-                                   args=(self.tasks, self.events, self.cancel, self.ready, store_path, os.getpid(), warm,
-                                         threads, busy, cores))
+                                   args=(self.tasks, self.events, self.cancel, self.ready, store_path, os.getpid(), warm))
         self.process.start()
 
     def death_reason(self) -> str:
@@ -187,50 +181,18 @@ def _exit_with_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
-
-
-def threads_per_worker(workers: int) -> int:
-    """A worker's threads when every worker trains ($OMP_NUM_THREADS wins, and then stays fixed)."""
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        return int(os.environ["OMP_NUM_THREADS"])
-    return max(1, _cores() // max(1, workers))
-
-
-class _ShareCores:
-    """Each training worker gets cores // (workers training now) threads, re-read every batch: a run alone (the
-    demo's first run) has every core, two runs share them. Two workers with two OpenMP threads each on two cores
-    ran the classroom demo 3.4x slower (218 s against 64 s) than a fair share: the spinning threads of one process
-    steal the cores the other's are waiting for."""
-
-    def __init__(self, busy, cores: int):
-        self.busy, self.cores = busy, cores
-
-    def __call__(self, event) -> None:
-        if self.cores and event.kind in ("run_started", "step_progress"):
-            import torch
-
-            want = max(1, self.cores // max(1, self.busy.value))
-            if torch.get_num_threads() != want:
-                torch.set_num_threads(want)
-
-
-def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: int, warm: tuple[int, int] | None,
-                threads: int, busy, cores: int) -> None:
+def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: int,
+                warm: tuple[int, int] | None) -> None:
     """One worker's life. `warm`: (this worker's index, the pool's size) when it should warm the demo up and fill
     its share of the demo's shared-cache entries; None for none."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server's terminal: the server cancels runs itself
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     os.environ["TL_WORKER_SERVER_PID"] = str(parent_pid)
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # before torch is imported; configure_cpu_threads honours it
-    from tl_core.device import configure_cpu_threads
+    os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported; each run then sets its own count (prepare)
+    from tl_core.device import use_cpu_threads
     from tl_core.runs.runners.inprocess import train_here
 
-    configure_cpu_threads()
+    use_cpu_threads(1)
     if warm:
         try:
             from tl_core.runs import demo
@@ -240,10 +202,7 @@ def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: 
             print(f"Transfer Lab worker: warm-up failed: {err}", flush=True)
     store = RunStore(store_path)
     token = CancelToken(cancel_flag)  # the server sets it; the loop checks it every batch
-    share_cores = _ShareCores(busy, cores)
-
     def emit(event) -> None:
-        share_cores(event)
         events.put(("event", event))
 
     ready.set()

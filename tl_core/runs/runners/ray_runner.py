@@ -40,7 +40,7 @@ from tl_core.runs.store import RunStore
 
 _log = logging.getLogger(__name__)
 ADDRESS_ENV = "TL_RAY_ADDRESS"  # where the cluster is (see the module's docstring)
-CPUS_ENV = "TL_RAY_CPUS_PER_RUN"  # CPUs each run asks Ray for (default 1; torch uses that many threads)
+CPUS_ENV = "TL_RAY_CPUS_PER_RUN"  # CPUs each run asks Ray for, at least its config's threads (default 1)
 POLL_S = 0.1  # how often the app looks at the cancel token while it waits for events
 LONG_POLL_S = 1.0  # an actor answers a poll as soon as it has events, or after this long
 CANCEL_GRACE_S = 10.0  # a run that has not stopped this long after its cancel is killed
@@ -110,7 +110,8 @@ class RayRunner:
         gpus = self.ray.cluster_resources().get("GPU", 0)
         if device == "cuda" and gpus < 1:
             raise ConfigError("device 'cuda' was asked for but the Ray cluster has no GPU: use device auto or cpu")
-        options = {"num_cpus": self.cpus_per_run, "num_gpus": 1 if device in ("cuda", "auto") and gpus >= 1 else 0}
+        cpus = max(self.cpus_per_run, float(getattr(config, "threads", 1) or 1))  # the run trains on that many
+        options = {"num_cpus": cpus, "num_gpus": 1 if device in ("cuda", "auto") and gpus >= 1 else 0}
         nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
         if not any(r.get("CPU", 0) >= options["num_cpus"] and r.get("GPU", 0) >= options["num_gpus"] for r in nodes):
             gpu = " and a GPU" if options["num_gpus"] else ""
@@ -298,9 +299,9 @@ class _RunActor:
     `cancel` and `where` answer in others; the number keeps a late poll or cancel off another run."""
 
     def __init__(self):
-        from tl_core.device import configure_cpu_threads
+        from tl_core.device import use_cpu_threads
 
-        configure_cpu_threads()  # Ray sets OMP_NUM_THREADS to the run's num_cpus; this keeps it
+        use_cpu_threads(1)  # until a run sets its own count (TrainConfig.threads) in `prepare`
         import tl_core.engine.training  # noqa: F401 - torch and the engine, while the actor waits for a run
 
         self._seq = 0
