@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
 PORT    ?= 8501
 
-.PHONY: setup setup-ray run test test-fast bench clean
+.PHONY: setup setup-ray run test test-fast screenshots bench clean
 
 setup: $(STAMP)
 
@@ -27,11 +27,15 @@ $(RAY_STAMP): $(STAMP) requirements-ray.txt
 run: setup  # ui/launch.py warms the engine up before the server listens, then runs app.py
 	$(BIN)/python -m ui.launch --server.port $(PORT)
 
-test: setup setup-ray
-	$(BIN)/python -m pytest -q
+test: setup setup-ray  # the slowest tests are listed at the end (--durations)
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not e2e and not ray"
+
+# The documentation's pictures, retaken by the browser tests on purpose (a plain `make test` writes none).
+screenshots: setup
+	TL_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/e2e
 
 bench: setup
 	$(BIN)/python bench/bench_training.py

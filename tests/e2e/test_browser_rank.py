@@ -1,5 +1,5 @@
 """The Model page's backbone ranking in a real headless chromium against the real server (conftest.py): a student
-ranks the backbones on animals, watches the progress, and reads the sorted table. Saves assets/screenshots/rank.png.
+ranks the backbones on animals, watches the progress, and reads the sorted table. Takes the screenshot rank.png.
 
 Run: .venv/bin/python -m pytest -q -m e2e tests/e2e/test_browser_rank.py
 """

@@ -2,7 +2,7 @@
 features before and after training, a click on a point and on a confusion-matrix cell, and the most confident
 mistakes.
 
-Shares the server (conftest.py) and the helpers of test_browser.py. Saves assets/screenshots/inspect.png (what the
+Shares the server (conftest.py) and the helpers of test_browser.py. Takes the screenshot inspect.png (what the
 model learned) and inspect-failures.png (where it fails).
 """
 

@@ -108,9 +108,11 @@ def candidates(kind: str, *, names: list[str] | None = None,
 
 def frozen_config(config: TrainConfig, name: str, pretrained: bool, labels_per_class: int | None) -> TrainConfig:
     """The feature-extraction run on `config`'s data and split whose features a score reads and whose test
-    accuracy it predicts."""
+    accuracy it predicts. Only the data, split and input settings carry over: whatever recipe, mode or budget the
+    page has selected for training, ranking reads plain frozen features."""
     return dataclasses.replace(config, backbone=name, mode="frozen", pretrained=pretrained, freeze_depth=None,
-                               lp_ft=False, augment=False, labels_per_class=labels_per_class)
+                               lp_ft=False, recipe=None, surgical_block=None, budget=None, augment=False,
+                               labels_per_class=labels_per_class)
 
 
 # ---- the feature memo ---------------------------------------------------------------------------------------
