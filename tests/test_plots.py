@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -653,3 +654,29 @@ def test_gap_sentence_with_seeds_on_one_side_names_each_count():
     assert "training from scratch (same short budget) 54%: transfer gains 30 points over training from scratch " \
         "(3 seeds against 1)" in s
     assert "frozen 84% \u00b1 2 (3 seeds)" in s and "scratch (same budget) 54% (1 seed)" in s
+
+
+def test_a_sweep_cut_short_says_how_many_seeds_each_point_has():
+    """After a cancel some points have 2 seeds and others 3: the subtitle must not claim 3 for all."""
+    runs = []
+    for lpc in (5, 10):
+        seeds = 3 if lpc == 5 else 2
+        for s in range(seeds):
+            runs += [make_run(f"f{lpc}{s}", "frozen", 0.7, lpc=lpc, seed=s),
+                     make_run(f"s{lpc}{s}", "scratch", 0.4, lpc=lpc, seed=s)]
+    subtitle = plots.data_efficiency(runs).layout.title.subtitle.text
+    assert "2\u20133 seeds" in subtitle and "over 3 seeds" not in subtitle
+
+
+def test_the_efficiency_axis_ends_at_the_data():
+    runs = [make_run(f"{m}{lpc}", m, 0.6, lpc=lpc) for lpc in (5, 10, 25) for m in ("frozen", "scratch")]
+    low, high = plots.data_efficiency(runs).layout.xaxis.range
+    assert math.log10(5) - 0.15 < low < math.log10(5) and math.log10(25) < high < math.log10(25) + 0.15
+
+
+def test_the_gap_chart_names_chance_in_its_subtitle_not_over_a_bar():
+    runs = [make_run("f", "frozen", 0.86), make_run("t", "finetune", 0.88, k=5), make_run("s", "scratch", 0.55)]
+    fig = plots.transfer_gap(runs)
+    assert not any("chance" in (a.text or "") for a in fig.layout.annotations)
+    assert "dashed line: chance (25%)" in fig.layout.title.subtitle.text
+    assert any(shape.y0 == pytest.approx(0.25) for shape in fig.layout.shapes)

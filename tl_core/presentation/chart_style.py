@@ -148,16 +148,14 @@ def _epoch_axis(n_epochs: int) -> dict[str, Any]:
     return d
 
 
-def add_chance(fig: go.Figure, n_classes: int | None) -> None:
+def add_chance(fig: go.Figure, n_classes: int | None, *, label: bool = True) -> str:
+    """A dashed line at chance (1 / classes). `label=False` leaves its words to the caller (a bar chart, whose
+    bars would sit on top of them); returns them: 'dashed line: chance (10%)'."""
     if not n_classes or n_classes < 2:
-        return
+        return ""
     chance = 1.0 / n_classes
-    fig.add_hline(
-        y=chance,
-        line_dash="dash",
-        line_color=CHANCE_COLOR,
-        line_width=2,
-        annotation_text=f"chance ({format_pct(chance)})",
-        annotation_position="bottom right",
-        annotation_font={"size": FONT_SIZE - 2, "color": CHANCE_COLOR},
-    )
+    words = f"chance ({format_pct(chance)})"
+    fig.add_hline(y=chance, line_dash="dash", line_color=CHANCE_COLOR, line_width=2,
+                  **({"annotation_text": words, "annotation_position": "bottom right",
+                      "annotation_font": {"size": FONT_SIZE - 2, "color": CHANCE_COLOR}} if label else {}))
+    return f"dashed line: {words}"

@@ -3,6 +3,7 @@ with their spread, and the seed count said when it differs."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,8 +20,13 @@ def _error_bars(cells: Sequence[comparison.Cell]) -> dict[str, Any]:
 
 
 def _seeds_note(cells: Sequence[comparison.Cell]) -> str:
-    most = max((c.n for c in cells), default=1)
-    return f"mean \u00b1 std over {most} seeds" if most > 1 else "one seed each: run several seeds for error bars"
+    """How many seeds stand behind the points: one count when every point has it, else the range (a cancelled
+    sweep leaves some points with fewer)."""
+    counts = sorted({c.n for c in cells}) or [1]
+    if counts[-1] == 1:
+        return "one seed each: run several seeds for error bars"
+    seeds = f"{counts[0]}\u2013{counts[-1]} seeds (hover a point for its own)" if len(counts) > 1 else f"{counts[0]} seeds"
+    return f"mean \u00b1 std over {seeds}"
 
 
 def _cell_text(cell: comparison.Cell) -> str:
@@ -62,9 +68,9 @@ def transfer_gap(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
     fig.update_xaxes(title_text="training mode")
     what = what_was_run([r for c in picked for r in c.runs])
     pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.12)
-    add_chance(fig, len(classes_of(picked[0].runs) or []) or None)
+    chance = add_chance(fig, len(classes_of(picked[0].runs) or []) or None, label=False)
     subtitle = f"Test accuracy at the epoch validation chose, {_seeds_note(picked)}" + (
-        f", {lpc} labels per class." if lpc is not None else ".")
+        f", {lpc} labels per class" if lpc is not None else "") + (f"; {chance}." if chance else ".")
     return style_figure(fig, f"Transfer gap: {what}" if what else "Transfer gap", subtitle=subtitle, height=500)
 
 
@@ -97,11 +103,14 @@ def data_efficiency(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
         at = comparison.crossover(all_cells, mode)
         if at is not None:
             fig.add_vline(x=at, line_dash="dot", line_color=mode_color(mode), line_width=2,
-                          annotation_text=f"scratch catches {MODE_LABELS[mode].split(' (')[0].lower()} here",
-                          annotation_position="top left", annotation_font={"size": FONT_SIZE - 3})
+                          annotation_text=f"scratch catches {MODE_LABELS[mode].split(' (')[0].lower()}",
+                          annotation_position="top right", annotation_font={"size": FONT_SIZE - 3,
+                                                                            "color": mode_color(mode)})
     lpcs = [lpc for lpc, _ in groups]
+    pad = 0.08 * max(math.log10(lpcs[-1] / lpcs[0]), 1.0)  # the axis ends just past the data, on a log scale
     fig.update_xaxes(title_text="labels per class (training items per class)", type="log",
-                     tickmode="array", tickvals=lpcs, ticktext=[str(v) for v in lpcs])
+                     tickmode="array", tickvals=lpcs, ticktext=[str(v) for v in lpcs],
+                     range=[math.log10(lpcs[0]) - pad, math.log10(lpcs[-1]) + pad])
     pct_axis(fig.update_yaxes, "test accuracy (%)", upper=1.05)
     add_chance(fig, len(classes_of(all_cells[0].runs) or []) or None)
     what = what_was_run([r for c in all_cells for r in c.runs])
