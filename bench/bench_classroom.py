@@ -250,7 +250,7 @@ class Student:
 
 @dataclass
 class ClassResult:
-    """One class's figures; `to_json()` is the issue's object."""
+    """One class's figures; `to_json()` is the line `--json` prints for it."""
 
     sessions: int
     cache: bool

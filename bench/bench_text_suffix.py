@@ -5,8 +5,7 @@ on builtin:sentiment, trained twice by the real loop (`training.fit`, same split
 
   cached : the hidden states entering layer 3 are computed once with their attention mask; each step runs layers
            3-5, the pooling and the head (tl_core.models.text_arch)
-  full   : the same loop with the cache turned off: the whole encoder runs every step (what every text fine-tune
-           did before)
+  full   : the same loop with the cache turned off: the whole encoder runs every step
 
   full epoch / cached epoch   (an epoch: its training steps plus the validation pass; the fastest epoch of
                                --repeats runs per side, the runs interleaved: on a shared machine the fastest is

@@ -315,7 +315,7 @@ def test_transfer_gap_no_completed_runs():
 
 def test_runs_without_a_test_accuracy_take_no_part():
     old = make_run("old", "frozen", 0.9)
-    del old["summary"]["test_acc"]  # recorded before the test split existed
+    del old["summary"]["test_acc"]  # a record without a test accuracy
     assert plots.transfer_gap([old]).data == ()
     assert "No completed runs with a test accuracy" in report.gap_sentence([old])
 

@@ -58,7 +58,7 @@ SHIFTS: dict[str, str] = {
 IMAGE_SHIFTS = ("blur", "noise", "rotate", "invert", "grayscale")
 DEFAULT_TEXT_SHIFT = "typos"
 
-# Learning rates that converge with AdamW + cosine decay on small data (measured, see README). A network trained
+# Learning rates that converge with AdamW + cosine decay on small data (measured, see docs/results.md). A network trained
 # from random weights needs a larger rate and more steps than one that starts pretrained (Kornblith et al. 2019
 # tune the scratch baseline separately): see BUDGETS.
 DEFAULT_LR = {"frozen": 3e-3, "finetune": 1e-3, "scratch": 1e-2}
@@ -90,7 +90,7 @@ RECIPES: dict[str, str] = {
 
 
 def default_lr(mode: str, family: str = "vision") -> float:
-    """The learning rate a mode gets unless one is set (measured on the built-in sets, see README)."""
+    """The learning rate a mode gets unless one is set (measured on the built-in sets, see docs/results.md)."""
     return SCRATCH_LR_TEXT if mode == "scratch" and family == "text" else DEFAULT_LR[mode]
 
 

@@ -8,7 +8,7 @@ regularised H-score (tl_core.engine.transferability). The scores only order back
 Scoring reads at most `max_per_class` training items per class: the first ones of each class's shuffled training
 pool, which are exactly the training items of a run with that many labels per class (data.make_split takes a
 prefix), so they are a subset of the items any run on these settings trains on. A thousand items rank as the full
-set does (README) at a tenth of the forward passes. Features are kept in a small in-process memo, so ranking again
+set does (docs/results.md) at a tenth of the forward passes. Features are kept in a small in-process memo, so ranking again
 (another student, the same settings) costs only the scores.
 """
 

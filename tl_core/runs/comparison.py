@@ -2,7 +2,7 @@
 
 A cell is one setting (data, backbone, mode, freeze depth, labels per class, budget, ...) trained with one or more
 seeds: its accuracy is a mean with a spread, never one lucky run. Cells report test accuracy, measured at the
-epoch validation chose; runs recorded before the test split existed have none and take no part. The gap compares
+epoch validation chose; a run record without a test accuracy takes no part. The gap compares
 cells at the same labels per class: the from-scratch baseline trained to convergence when there is one, and the
 fine-tune depth with the best validation accuracy (so the depth is not chosen on the items the gap reports).
 """

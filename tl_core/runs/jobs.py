@@ -154,8 +154,8 @@ class JobManager:
     def state_of(self, job_id: str) -> tuple[JobState, int] | None:
         """The job's state and queue position (0 unless queued), without copying the job.
 
-        What a live page asks twice a second to learn whether it must redraw in full: thirty pages asking
-        for full snapshots, results and all, kept a classroom server busy copying while their runs waited.
+        What a live page asks twice a second to learn whether it must redraw in full: a lock and two fields,
+        where a full snapshot copies the job with its results, for every page of a class.
         """
         with self._lock:
             job = self._jobs.get(job_id)
