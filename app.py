@@ -7,12 +7,12 @@ page has the whole width of a projector (a sidebar took 300 of 1280 pixels and c
 
 import streamlit as st
 
-from ui import state
+from ui import session_id, settings, warmup
 
 st.set_page_config(page_title="Transfer Lab", page_icon=":material/science:", layout="wide")
 
-owner = state.ensure_owner()
-state.restore_session()  # a refresh or the session URL elsewhere: settings back before any widget is drawn
+owner = session_id.ensure_owner()
+settings.restore_session()  # a refresh or the session URL elsewhere: settings back before any widget is drawn
 
 pages = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -32,4 +32,4 @@ st.caption(f"Session `{owner}` — keep this page's URL: it brings back your set
 with body:
     page.run()
 
-state.start_warmup()  # after the page is drawn: describe the backbones in the background
+warmup.start_warmup()  # after the page is drawn: describe the backbones in the background

@@ -4,13 +4,14 @@ import streamlit as st
 
 from tl_core.presentation import plots, report
 from tl_core.runs import run_select
-from ui import efficiency, state, views
+from ui import efficiency, messages, picks, services, session_id, views
 
 st.title("Compare")
 
-store, owner = state.store(), state.owner()
-if st.session_state.get("delete_note"):
-    st.success(st.session_state.pop("delete_note"))
+store, owner = services.store(), session_id.owner()
+deleted = messages.take_note("deleted")
+if deleted:
+    st.success(deleted)
 
 c1, c2 = st.columns(2)
 scope = c1.segmented_control("Runs", ["My runs", "Whole class"], key="compare_scope", default="My runs")
@@ -18,8 +19,7 @@ scope = scope or "My runs"
 runs = store.list_runs(owner=owner if scope == "My runs" else None)
 datasets = sorted({(r["config"] or {}).get("data") for r in runs if (r["config"] or {}).get("data")})
 ALL = "All datasets"
-if st.session_state.get("compare_data") not in [ALL, *datasets]:
-    st.session_state["compare_data"] = ALL
+picks.keep_choice("compare_data", [ALL, *datasets], ALL)
 dataset = c2.selectbox("Dataset", [ALL, *datasets], key="compare_data",
                        help="One dataset at a time gives a leaderboard: sorted by test accuracy.")
 if dataset != ALL:
@@ -76,10 +76,8 @@ ids = list(table["run"])
 
 # ---- overlay ----------------------------------------------------------------------------------------------
 st.header("Learning curves")
-kept = [i for i in st.session_state.get("compare_runs", []) if i in by_id]
-if "compare_runs" not in st.session_state or kept != st.session_state.get("compare_runs"):
-    # First: the completed runs of the newest comparison (same data, split and backbone), never a cancelled one.
-    st.session_state["compare_runs"] = kept or run_select.default_overlay(runs)
+# First: the completed runs of the newest comparison (same data, split and backbone), never a cancelled one.
+picks.keep_picks("compare_runs", by_id, lambda: run_select.default_overlay(runs))
 picked = st.multiselect("Runs to overlay", ids, key="compare_runs", format_func=lambda i: plots.run_label(by_id[i]))
 metric = st.radio("Metric", ["val_acc", "train_acc", "val_loss", "train_loss"], horizontal=True,
                   key="compare_metric", format_func=lambda m: m.replace("_", " ").replace("acc", "accuracy"))
@@ -91,8 +89,7 @@ groups = sorted({(r["config"].get("data"), r["config"].get("backbone")) for r in
 if not groups:
     st.info("No completed runs yet.")
 else:
-    if st.session_state.get("gap_group") not in groups:
-        st.session_state["gap_group"] = groups[0]
+    picks.keep_choice("gap_group", groups, groups[0])
     group = st.selectbox("Data and backbone", groups, key="gap_group", format_func=lambda g: f"{g[0]} · {g[1]}")
     group_runs = [r for r in runs if (r["config"].get("data"), r["config"].get("backbone")) == group]
     st.plotly_chart(plots.transfer_gap(group_runs), width="stretch", key="compare_gap")
@@ -127,8 +124,7 @@ else:
                             format_func=lambda i: plots.run_label(by_id[i]))
 
     def delete_selected() -> None:
-        gone = [rid for rid in st.session_state.get("delete_runs", []) if store.delete_run(rid, owner=owner)]
-        st.session_state["delete_runs"] = []
-        st.session_state["delete_note"] = f"Deleted {len(gone)} run(s)."
+        gone = [rid for rid in picks.take_picks("delete_runs") if store.delete_run(rid, owner=owner)]
+        messages.leave_note("deleted", f"Deleted {len(gone)} run(s).")
 
     st.button("Delete selected runs", key="delete_runs_btn", on_click=delete_selected, disabled=not doomed)

@@ -6,99 +6,84 @@ import streamlit as st
 
 from tl_core.inputs import data
 from tl_core.presentation import plots
-from ui import state
+from ui import data_choice, messages, services, settings, uploads
+from ui.data_choice import UPLOAD
 
 st.title("Data")
 
-builtins = state.builtins_info()
-options = [b["name"] for b in builtins] + [state.UPLOAD]
+builtins = services.builtins_info()
+options = [b["name"] for b in builtins] + [UPLOAD]
 descriptions = {b["name"]: b for b in builtins}
 
 
 def _option_label(name: str) -> str:
-    if name == state.UPLOAD:
+    if name == UPLOAD:
         return ":material/upload_file: Upload your own (zip of class folders, or CSV/TSV of texts)"
     b = descriptions[name]
     icon = ":material/image:" if b["kind"] == "image" else ":material/chat:"
     return f"{icon} {name.split(':', 1)[1]} — {len(b['classes'])} classes, {b['n_items']:,} {b['kind']}s"
 
 
-state.seed_widget("data_source", valid=lambda v: v in options)
+settings.seed_widget("data_source", valid=lambda v: v in options)
 source = st.radio("Dataset", options, key="data_source", format_func=_option_label)
-state.keep("data_source")
+settings.keep("data_source")
 
-if source != state.UPLOAD:
+if source != UPLOAD:
     st.caption(descriptions[source]["description"])
 
 
 # ---- upload ---------------------------------------------------------------------------------------
-def _try_load(name: str, raw: bytes, key: tuple[str, str, str]) -> None:
-    """Load an upload once per (content, columns); a failure never replaces the loaded dataset."""
-    ss = st.session_state
-    text_column, label_column = key[1], key[2]
-    if key in (ss.get("upload_key"), ss.get("upload_failed_key")):
-        return
-    try:
-        ds = data.load_upload(name, raw, text_column=text_column or None, label_column=label_column or None)
-    except Exception as err:  # DataError and friends: one line, nothing lost
-        message = state.user_error(err) or f"could not read {name}: {type(err).__name__}: {err}"
-        ss["upload_failed_key"] = key
-        ss["upload_error"] = message if name in message else f"{name}: {message}"
-        return
-    state.accept_upload(name, raw, ds, key)
-
-
 def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{max(1, round(n / 1024))} KB"
 
 
-if source == state.UPLOAD:
-    ss = st.session_state
-    state.restore_upload()  # after a refresh: the session's upload, kept on the server
+if source == UPLOAD:
+    uploads.restore_upload()  # after a refresh: the session's upload, kept on the server
     st.markdown("A **zip** with one folder of images per class (`cat/1.jpg`, `dog/2.png`, …; a `train/` + `val/` "
                 "layout is used as a fixed validation set), or a **CSV/TSV** with a text column and a label column.")
     up = st.file_uploader("Upload a zip or CSV/TSV", type=["zip", "csv", "tsv"], key="upload")
     if up is not None:
         file_name, file_bytes = up.name, up.getvalue()
     else:  # nothing in the uploader (a refresh, another page): the file this session loaded, if any
-        file_name, file_bytes = ss.get("upload_name"), ss.get("upload_bytes")
+        kept = uploads.loaded()
+        file_name, file_bytes = (kept.name, kept.raw) if kept else (None, None)
         if file_bytes is not None:
             c1, c2 = st.columns([5, 1], vertical_alignment="center")
             c1.info(f"Using **{file_name}** ({_size(len(file_bytes))}), kept for this session: it is still here after "
                     "a refresh and at this page's URL on another computer. Upload another file to replace it.",
                     icon=":material/inventory_2:")
-            c2.button("Remove", key="clear_upload", on_click=state.clear_upload, icon=":material/delete:",
+            c2.button("Remove", key="clear_upload", on_click=uploads.clear_upload, icon=":material/delete:",
                       help="Forget this file (here and on the server) and go back to choosing one.")
-    if ss.get("upload_restore_error"):
-        st.warning(ss["upload_restore_error"])
+    if uploads.restore_problem():
+        st.warning(uploads.restore_problem())
     is_csv = file_name is not None and file_name.lower().endswith((".csv", ".tsv"))
     if is_csv:
         c1, c2 = st.columns(2)
-        c1.text_input("Text column (optional)", value=state.initial("text_column"), key="text_column",
+        c1.text_input("Text column (optional)", value=settings.initial("text_column"), key="text_column",
                       help="Leave empty to detect it.")
-        c2.text_input("Label column (optional)", value=state.initial("label_column"), key="label_column",
+        c2.text_input("Label column (optional)", value=settings.initial("label_column"), key="label_column",
                       help="Leave empty to detect it.")
-        state.keep("text_column", "label_column")
+        settings.keep("text_column", "label_column")
     if file_bytes is not None:
-        key = state.upload_key(file_bytes, state.get("text_column") if is_csv else "",
-                               state.get("label_column") if is_csv else "")
+        key = uploads.upload_key(file_bytes, settings.get("text_column") if is_csv else "",
+                                 settings.get("label_column") if is_csv else "")
         with st.spinner(f"Reading {file_name}…"):
-            _try_load(file_name, file_bytes, key)
-        failed = ss.get("upload_failed_key")
-        if failed is not None and failed[0] == key[0]:
-            st.error(ss.get("upload_error", "the upload could not be read"))  # the one error: about this file
-            if ss.get("upload_ds") is not None:
-                st.info(f"Still using the previously loaded dataset: {ss['upload_name']}.")
+            uploads.try_load(file_name, file_bytes, key)
+        failure = uploads.failure(key)
+        if failure is not None:
+            st.error(failure)  # the one error: about this file
+            if uploads.loaded() is not None:
+                st.info(f"Still using the previously loaded dataset: {uploads.loaded().name}.")
 
-choice = state.current_data()
+choice = data_choice.current_data()
 if not choice.ready:
     st.info("Upload a file to see its report, or pick a built-in dataset.")
     st.stop()
 
 try:
-    ds = state.load_choice_dataset(choice)
+    ds = data_choice.load_choice_dataset(choice)
 except Exception as err:
-    st.error(state.user_error(err) or f"{type(err).__name__}: {err}")
+    st.error(messages.error_text(err))
     st.stop()
 
 # ---- the report -------------------------------------------------------------------------------------
@@ -152,22 +137,22 @@ st.write("Validation and test items are held out and never trained on. Validatio
          "third of a class.")
 c1, c2, c3, c4 = st.columns(4)  # drawn only once data is loaded: hence value=initial(), not seed_widget
 c1.number_input("Labels per class (0 = all)", min_value=0, max_value=100_000, step=5, key="labels_per_class",
-                value=state.initial("labels_per_class"),
+                value=settings.initial("labels_per_class"),
                 help="Train on only this many examples per class: transfer learning shines with few labels.")
 c2.number_input("Validation items per class", min_value=1, max_value=10_000, step=5, key="val_per_class",
-                value=state.initial("val_per_class"),
+                value=settings.initial("val_per_class"),
                 help="Held out to choose the best epoch (at most a third of each class).")
 c3.number_input("Test items per class", min_value=1, max_value=10_000, step=5, key="test_per_class",
-                value=state.initial("test_per_class"),
+                value=settings.initial("test_per_class"),
                 help="Held out to report accuracy, once, at the chosen epoch (at most a third of each class).")
-c4.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed", value=state.initial("seed"),
+c4.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed", value=settings.initial("seed"),
                 help="Same seed, same split and same initial head; another seed, another split and start.")
-state.keep("labels_per_class", "val_per_class", "test_per_class", "seed")
+settings.keep("labels_per_class", "val_per_class", "test_per_class", "seed")
 
 try:
-    split = state.split_of(ds)
+    split = data_choice.split_of(ds)
 except Exception as err:
-    st.error(f"{choice.label} cannot be split: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
+    st.error(f"{choice.label} cannot be split: {messages.error_text(err)}")
 else:
     train_counts = np.bincount(ds.labels[split.train], minlength=len(ds.classes))
     val_counts = np.bincount(ds.labels[split.val], minlength=len(ds.classes))

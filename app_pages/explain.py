@@ -8,7 +8,7 @@ from tl_core.config import MODES, Mode
 from tl_core.presentation import attribution_plots, plots
 from tl_core.runs import run_select
 from tl_core.runs.export import run_folder
-from ui import state
+from ui import data_choice, messages, picks, services
 
 st.title("Explain")
 IMAGES = (
@@ -30,8 +30,8 @@ TEXTS = (
     "words that merely happened to come with a class in its training set. A word's score is about this sentence "
     "and this model, not a rule about the word.")
 
-store = state.store()
-current = state.current_data()
+store = services.store()
+current = data_choice.current_data()
 st.markdown(TEXTS if current.kind == "text" else IMAGES)
 done = store.list_runs(status="completed", with_history=False)
 groups = run_select.mode_groups(done, data=current.config_name) if current.config_name else []
@@ -48,8 +48,7 @@ def _group_label(i: int) -> str:
     return f"{g.backbone} · seed {g.seed} · {g.val_per_class} validation/class · {modes}"
 
 
-if st.session_state.get("explain_group", 0) >= len(groups):
-    st.session_state["explain_group"] = 0
+picks.keep_choice("explain_group", range(len(groups)), 0)
 gi = st.selectbox("Runs to compare (one backbone, one split)", range(len(groups)), key="explain_group",
                   format_func=_group_label, disabled=len(groups) == 1,
                   help="Runs that share a backbone, a seed and the validation size see the same validation images.")
@@ -81,18 +80,17 @@ for mode, run in group.runs.items():
     try:
         models[mode] = load_model(run["run_id"], str(run_folder(store, run["run_id"])))  # no weights: says so
     except Exception as err:  # noqa: BLE001 - one unreadable run must not hide the others
-        st.error(f"Cannot load run {run['run_id']}: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
+        st.error(f"Cannot load run {run['run_id']}: {messages.error_text(err)}")
 if not models:
     st.stop()
 family = next(iter(models.values()))[1]["family"]
 classes = next(iter(models.values()))[1]["classes"]
 PREDICTED = "each model's own prediction"
-if st.session_state.get("explain_target") not in [PREDICTED, *classes]:
-    st.session_state["explain_target"] = PREDICTED
+picks.keep_choice("explain_target", [PREDICTED, *classes], PREDICTED)
 
 
-def _target():
-    chosen = st.session_state.get("explain_target")
+def _target(chosen: str):
+    """The class to explain: None for each model's own prediction."""
     return None if chosen == PREDICTED else chosen
 
 
@@ -120,18 +118,18 @@ def show_images() -> None:
     from tl_core.runs import explain
 
     try:
-        ds = state.load_choice_dataset(current)
+        ds = data_choice.load_choice_dataset(current)
         ds, val = explain.validation_set(reference, dataset=ds)
         for mode, (_, meta) in models.items():
             explain.check_classes(meta, ds.classes, group.runs[mode]["run_id"])
     except Exception as err:  # noqa: BLE001 - a clear line, the page stays
-        st.error(f"Cannot rebuild the validation images: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
+        st.error(f"Cannot rebuild the validation images: {messages.error_text(err)}")
         return
     first = next(iter(models))
     try:
         spatial = blocks_of(group.runs[first]["run_id"], models[first])
     except Exception as err:  # noqa: BLE001
-        st.error(state.user_error(err) or f"{type(err).__name__}: {err}")
+        st.error(messages.error_text(err))
         return
     if not spatial:
         st.error(f"{group.backbone} has no convolutional block with a spatial output (a vision transformer works on "
@@ -139,27 +137,27 @@ def show_images() -> None:
         return
     names = [n for n, _ in spatial]
     sizes = dict(spatial)
-    if st.session_state.get("explain_block") not in names:
-        st.session_state["explain_block"] = names[-1]
+    picks.keep_choice("explain_block", names, names[-1])
     c1, c2, c3 = st.columns([1, 1, 1])
     item = c1.number_input(f"Validation image (0 to {len(val) - 1})", min_value=0, max_value=len(val) - 1, step=1,
                            key="explain_item", help="The run chose its epoch on these images but never trained on "
                                                     "them. Use + and - to browse.")
-    c2.selectbox("Map for", [PREDICTED, *classes], key="explain_target",
-                 help="Pick a class to see where each model finds evidence for it, even when it predicts another.")
-    c3.selectbox("Block", names, key="explain_block",
-                 format_func=lambda n: f"{n} ({sizes[n][0]}×{sizes[n][1]} grid)" + (" · last" if n == names[-1] else ""),
-                 help="The last block is the usual choice: closest to the decision. Earlier blocks see a finer grid "
-                      "but less of the class.")
+    target = c2.selectbox("Map for", [PREDICTED, *classes], key="explain_target",
+                          help="Pick a class to see where each model finds evidence for it, even when it predicts "
+                               "another.")
+    block = c3.selectbox("Block", names, key="explain_block",
+                         format_func=lambda n: f"{n} ({sizes[n][0]}×{sizes[n][1]} grid)"
+                         + (" · last" if n == names[-1] else ""),
+                         help="The last block is the usual choice: closest to the decision. Earlier blocks see a "
+                              "finer grid but less of the class.")
     image, true_class, index = explain.validation_image(ds, val, int(item))
     results, failed = {}, []
     with st.spinner("Computing the maps…"):
         for mode, (model, meta) in models.items():
             try:
-                results[mode] = cam(group.runs[mode]["run_id"], index, _target(), st.session_state["explain_block"],
-                                    (model, meta), image)
+                results[mode] = cam(group.runs[mode]["run_id"], index, _target(target), block, (model, meta), image)
             except Exception as err:  # noqa: BLE001
-                failed.append(f"{Mode(mode).label}: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
+                failed.append(f"{Mode(mode).label}: {messages.error_text(err)}")
     for line in failed:
         st.error(line)
     panels = [(attribution_plots.cam_title(Mode(m).label, results.get(m)), results.get(m)) for m in MODES]
@@ -174,10 +172,9 @@ def show_images() -> None:
                     f"({plots.format_pct(r.probability, 1)}), {mark}" + (
                         "; no positive evidence for that class anywhere: the map is empty" if r.empty else ""))
     st.markdown("\n".join(rows))
-    h, w = sizes[st.session_state["explain_block"]]
-    note = (f"Each map runs from its own weakest point (transparent) to its strongest (red): compare where the models "
-            f"look, not how strongly. The "
-            f"{st.session_state['explain_block']} block sees this image as a {h}×{w} grid, smoothed to the image's "
+    h, w = sizes[block]
+    note = ("Each map runs from its own weakest point (transparent) to its strongest (red): compare where the models "
+            f"look, not how strongly. The {block} block sees this image as a {h}×{w} grid, smoothed to the image's "
             "pixels.")
     if max(h, w) <= 2:
         note += (" That is coarse: train at a larger image size (Model page, 128 px or more) for a finer map, or "
@@ -196,9 +193,9 @@ def tokens(rid: str, text: str, target, _model):
 
 def show_text() -> None:
     c1, c2 = st.columns([3, 1])
-    st.session_state.setdefault("explain_text", "the food was great but the service was slow")
-    text = c1.text_input("A sentence to explain", key="explain_text", max_chars=500)
-    c2.selectbox("Attribution for", [PREDICTED, *classes], key="explain_target")
+    text = c1.text_input("A sentence to explain", "the food was great but the service was slow", key="explain_text",
+                         max_chars=500)
+    target = c2.selectbox("Attribution for", [PREDICTED, *classes], key="explain_target")
     if not text.strip():
         st.info("Type a sentence to see which words moved each model's prediction.")
         return
@@ -213,9 +210,9 @@ def show_text() -> None:
         run = group.runs[mode]
         try:
             with st.spinner("Computing attributions…"):
-                r = tokens(run["run_id"], text, _target(), models[mode])
+                r = tokens(run["run_id"], text, _target(target), models[mode])
         except Exception as err:  # noqa: BLE001
-            st.error(state.user_error(err) or f"{type(err).__name__}: {err}")
+            st.error(messages.error_text(err))
             continue
         about = f" · attribution for **{r.target_class}**" if r.target != r.predicted else ""
         st.markdown(f"Run {run['run_id']}: predicts **{r.predicted_class}** ({plots.format_pct(r.probability, 1)})"

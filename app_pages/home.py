@@ -8,7 +8,7 @@ from tl_core.runs import demo
 from tl_core.presentation import blocks as blocks_chart, plots, report
 from tl_core.config import MODE_HELP
 from tl_core.records import JobState
-from ui import state, views
+from ui import demo_session, run_config, services, views
 
 st.title("Transfer Lab")
 
@@ -31,48 +31,16 @@ def explain() -> None:
                 "*Compare* puts everyone's runs side by side; *Predict* tries a model on new images or text.")
 
 
-def _demo_configs():
-    return demo.configured_demo_configs()
-
-
-def _demo_jobs():
-    """This session's latest demo: ids in session state, or recovered from the manager after a refresh."""
-    manager = state.manager()
-    ids = st.session_state.get("demo_jobs")
-    if not ids:
-        mine = [j for j in manager.jobs(state.owner()) if j.label.startswith("demo")]
-        ids = [j.job_id for j in mine[-len(_demo_configs()):]]
-        if ids:
-            st.session_state["demo_jobs"] = ids
-    jobs = [manager.snapshot(i) for i in ids or []]
-    return [j for j in jobs if j is not None]
-
-
-def start_demo() -> None:
-    running = [j for j in _demo_jobs() if not j.done]
-    if running:
-        st.session_state["demo_note"] = "The demo is already running: its runs are below."
-        return
-    manager, owner = state.manager(), state.owner()
-    st.session_state["demo_jobs"] = demo.submit_demo(manager, owner, _demo_configs())
-    st.session_state.pop("demo_note", None)
-
-
-def cancel_demo() -> None:
-    for job in _demo_jobs():
-        state.manager().cancel(job.job_id)
-
-
 # One skeleton before and after the click; only the contents of `intro` and `after` change, so the browser
 # keeps the elements it already drew (the backbone drawing among them) instead of re-creating them just
 # when the first curve point is due.
-demo_jobs = _demo_jobs()
+demo_jobs = demo_session.demo_jobs()
 intro, button_row, demo_area, after = st.container(), st.container(), st.container(), st.container()
 with intro:
     if not demo_jobs:
         explain()
         st.header("Classroom demo")
-        _configs = _demo_configs()
+        _configs = demo_session.demo_configs()
         _base, _seeds = _configs[0], len({c.seed for c in _configs})
         st.write(f"The same {_base.backbone}, the same {_base.labels_per_class} labelled images per class from the "
                  f"built-in *{_base.data.split(':', 1)[-1]}* set, the same split and the same initial head, trained "
@@ -80,11 +48,12 @@ with intro:
                  "seeds (another split and start each) and shows how much a seed alone moves the result. It goes "
                  "first; then the other two share the processor. Watch which one learns fastest.")
 with button_row:
-    st.button("Run the classroom demo", key="run_demo", type="primary", on_click=start_demo,
+    st.button("Run the classroom demo", key="run_demo", type="primary", on_click=demo_session.start_demo,
               help="Starts short training runs on this server: three ways, feature extraction over three seeds "
                    "(under a minute on two CPU cores).")
-    if st.session_state.get("demo_note"):
-        st.info(st.session_state.pop("demo_note"))
+    demo_note = demo_session.take_demo_note()
+    if demo_note:
+        st.info(demo_note)
 
 
 def demo_curves(records: list[dict]):
@@ -120,7 +89,7 @@ def mode_status(jobs) -> tuple[str, float | None]:
 
 
 def draw_demo() -> bool:
-    jobs = _demo_jobs()
+    jobs = demo_session.demo_jobs()
     if not jobs:
         return False
     active = any(not j.done for j in jobs)
@@ -137,11 +106,11 @@ def draw_demo() -> bool:
             col.markdown(f"{icon} **{text}**")
     if active:
         b1, b2 = st.columns([1, 5])
-        b1.button("Cancel", key="cancel_demo", on_click=cancel_demo)
+        b1.button("Cancel", key="cancel_demo", on_click=demo_session.cancel_demo)
         b2.caption(demo.BUDGET_NOTE)
     runs = []
     if not active:
-        store = state.store()
+        store = services.store()
         runs = [r for r in (store.get_run(j.run_id) for j in jobs if j.run_id) if r is not None]
         if any(r["status"] == "completed" for r in runs):
             reading = report.read_gap(runs)
@@ -173,7 +142,7 @@ with demo_area:
         return bool(ended) and ended[0], all(ended)
 
     phase = demo_phase()
-    views.live(draw_demo, active=not phase[1], every=1.0 if phase[0] else state.POLL_S,
+    views.live(draw_demo, active=not phase[1], every=1.0 if phase[0] else views.POLL_S,
                changed=lambda: demo_phase() != phase)
 with after:
     if demo_jobs:  # the explanation moves below the result: the charts take its place at the top
@@ -184,9 +153,9 @@ with after:
 # Below the button, so the button is ready before the backbone is described (torchvision's import takes seconds).
 def _demo_blocks(mode: str):
     """What one of the three runs trains, block by block: the picture to keep in mind while the curves grow."""
-    cfg = next(c for c in _demo_configs() if c.mode == mode)
-    info, n_classes = state.describe(cfg.backbone), len(state.builtin_info(cfg.data)["classes"])
-    return blocks_chart.block_diagram(state.run_plan(info, n_classes, mode, cfg.freeze_depth))
+    cfg = next(c for c in demo_session.demo_configs() if c.mode == mode)
+    info, n_classes = services.describe(cfg.backbone), len(services.builtin_info(cfg.data)["classes"])
+    return blocks_chart.block_diagram(run_config.run_plan(info, n_classes, mode, cfg.freeze_depth))
 
 
 shown = st.segmented_control("What each run trains", ["frozen", "finetune", "scratch"], default="finetune",
@@ -194,5 +163,5 @@ shown = st.segmented_control("What each run trains", ["frozen", "finetune", "scr
 views.chart(_demo_blocks, shown, key="demo_blocks")
 
 st.divider()
-st.caption(f"Training device on this server: **{state.device_text()}** · "
-           f"{state.max_concurrent()} runs train at once, more wait in a queue.")
+st.caption(f"Training device on this server: **{services.device_text()}** · "
+           f"{services.max_concurrent()} runs train at once, more wait in a queue.")

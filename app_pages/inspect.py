@@ -9,11 +9,11 @@ import streamlit as st
 from tl_core.presentation import inspect_plots, plots
 from tl_core.presentation.inspect_report import item_caption, read_separation, space_titles, two_decimals
 from tl_core.runs import inspection, run_select
-from ui import state
+from ui import data_choice, messages, picks, services, session_id
 
 st.title("Inspect")
 
-store, owner = state.store(), state.owner()
+store, owner = services.store(), session_id.owner()
 records = store.list_runs(with_history=False)
 # Every finished run of the class, and this session's own runs whatever their state: picking a cancelled one
 # says why it cannot be inspected.
@@ -28,13 +28,12 @@ if not runs:
     st.info("No runs yet: train one on the Train page (or run the classroom demo on Home), then look inside it here.")
     st.stop()
 
-current = state.current_data()
+current = data_choice.current_data()
 data_name = current.config_name
 on_data = [r for r in runs if data_name and (r.get("config") or {}).get("data") == data_name]
-if asked and not st.session_state.get("_inspect_asked_done"):
-    st.session_state["_inspect_asked_done"] = True
-    st.session_state["inspect_run"] = asked
-    st.session_state["inspect_every"] = asked not in {r["run_id"] for r in on_data}
+if asked and picks.first_time("inspect_asked_run"):  # the link opens its run once; the pickers decide after
+    picks.choose("inspect_run", asked)
+    picks.choose("inspect_every", asked not in {r["run_id"] for r in on_data})
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 every = c2.toggle("All data sets", key="inspect_every", disabled=not on_data,
                   help="Off: only runs trained on the data chosen on the Data page. On: every run.")
@@ -54,9 +53,8 @@ def _label(rid: str) -> str:
     return (f"{data} · {plots.run_label(r)} · {plots.format_pct(run_select.best_accuracy(r))}{flag} · {who}")
 
 
-if st.session_state.get("inspect_run") not in ids:
-    st.session_state["inspect_run"] = run_select.best_run(shown, data=None if every else data_name,
-                                                          owner=owner) or ids[0]
+picks.keep_choice("inspect_run", ids,
+                  lambda: run_select.best_run(shown, data=None if every else data_name, owner=owner) or ids[0])
 run_id = c1.selectbox("Run (data · model · best validation accuracy; yours first)", ids, key="inspect_run",
                       format_func=_label)
 run = by_id[run_id]
@@ -65,7 +63,7 @@ run = by_id[run_id]
 @st.cache_resource(show_spinner="Loading the run's model and data…", max_entries=4)
 def _items(rid: str, data: str, store_path: str, _dataset):
     """The run's model and its validation items (the test items come from the same object)."""
-    return inspection.open_run(state.store(), rid, split="val", dataset=_dataset)
+    return inspection.open_run(services.store(), rid, split="val", dataset=_dataset)
 
 
 @st.cache_resource(show_spinner="Computing the features before and after training…", max_entries=8)
@@ -88,8 +86,7 @@ upload = current.dataset if current.dataset is not None and run_data == data_nam
 try:
     items = _items(run_id, run_data, str(store.path), upload)
 except Exception as err:  # noqa: BLE001 - a user's problem is one line; anything else is shown, not raised
-    st.error(f"Cannot inspect run {run_id}: {state.user_error(err) or f'{type(err).__name__}: {err}'}",
-             icon=":material/error:")
+    st.error(f"Cannot inspect run {run_id}: {messages.error_text(err)}", icon=":material/error:")
     st.stop()
 for finding in run_select.health_findings(run):
     st.warning(f"Run {run_id}: {finding['message']}. What it learned is not a result; pick a healthier run.",
@@ -133,8 +130,7 @@ def what_it_learned() -> None:
         emb = _embeddings(run_id, run_data, items)
         result = emb.to_dict(_maps(run_id, run_data, method, emb))
     except Exception as err:  # noqa: BLE001
-        st.error(f"Cannot compute the features of run {run_id}: "
-                 f"{state.user_error(err) or f'{type(err).__name__}: {err}'}")
+        st.error(f"Cannot compute the features of run {run_id}: {messages.error_text(err)}")
         return
     reading = read_separation(result)
     m1, m2, m3, m4 = st.columns(4)
@@ -176,8 +172,7 @@ def where_it_fails() -> None:
     try:
         preds = _predictions(run_id, run_data, items)
     except Exception as err:  # noqa: BLE001
-        st.error(f"Cannot predict the test items of run {run_id}: "
-                 f"{state.user_error(err) or f'{type(err).__name__}: {err}'}")
+        st.error(f"Cannot predict the test items of run {run_id}: {messages.error_text(err)}")
         return
     test_items = items.on("test")
     left, right = st.columns([3, 2])

@@ -5,13 +5,13 @@ import streamlit as st
 from tl_core.presentation import blocks as blocks_chart, plots
 from tl_core.inputs import shifts
 from tl_core.config import BUDGET_HELP, CONVERGE_MIN_STEPS, MODE_HELP, MODES, default_lr
-from ui import recipes_view, state
+from ui import data_choice, recipes_view, run_config, services, settings
 
 st.title("Model")
 
-choice = state.current_data()
+choice = data_choice.current_data()
 kind = choice.kind or "image"
-family = state.FAMILY[kind]
+family = run_config.FAMILY[kind]
 n_classes = len(choice.classes) or 2
 if choice.ready:
     st.caption(f"Data: **{choice.label}** ({kind}s, {len(choice.classes)} classes) — "
@@ -20,9 +20,9 @@ else:
     st.info("No dataset loaded yet (Data page): showing the vision backbones for 2 classes.")
 
 # ---- backbone ---------------------------------------------------------------------------------------
-names = state.backbone_names(family)
+names = services.backbone_names(family)
 with st.spinner("Reading the backbone list…"):
-    infos = {n: state.describe(n) for n in names}
+    infos = {n: services.describe(n) for n in names}
 order = {"bundled": 0, "cached": 1, "download": 2}
 names = sorted(names, key=lambda n: order.get(infos[n]["weights"], 3))
 
@@ -32,11 +32,11 @@ def _label(name: str) -> str:
     return f"{name} · {i['arch']} · {plots.format_params(i['params'])} · {i['weights']}"
 
 
-state.seed_widget("backbone", default=state.DEFAULT_BACKBONE[kind], valid=lambda v: v in names)
+settings.seed_widget("backbone", default=run_config.DEFAULT_BACKBONE[kind], valid=lambda v: v in names)
 backbone = st.selectbox(f"Backbone ({family})", names, key="backbone", format_func=_label,
                         help="bundled: weights ship with the app · cached: already downloaded · "
                              "needs download: not on this machine")
-state.keep("backbone")
+settings.keep("backbone")
 info = infos[backbone]
 blocks = info["blocks"]
 n_blocks = len(blocks)
@@ -51,10 +51,10 @@ if info.get("imagenet_acc1") is not None:
 st.caption(info["description"])
 
 # ---- mode -----------------------------------------------------------------------------------------------
-state.seed_widget("mode", valid=lambda v: v in MODES)
+settings.seed_widget("mode")
 mode = st.radio("Mode", MODES, key="mode", format_func=plots.mode_label, horizontal=True,
                 captions=[MODE_HELP[m] for m in MODES], on_change=recipes_view.mode_changed)
-state.keep("mode")
+settings.keep("mode")
 
 pretrained_mode = mode != "scratch"
 if pretrained_mode:
@@ -62,36 +62,32 @@ if pretrained_mode:
         st.warning(f"Pretrained weights for {backbone} are not on this machine (no network here): "
                    "tick *Random initialisation* to train the architecture from random weights, "
                    "or pick a bundled backbone.")
-    st.checkbox("Random initialisation (no pretrained weights)", key="random_init", value=state.initial("random_init"),
+    st.checkbox("Random initialisation (no pretrained weights)", key="random_init",
+                value=settings.initial("random_init"),
                 help="The same architecture and mode, but starting from random weights: shows what pretraining adds.")
-    state.keep("random_init")
+    settings.keep("random_init")
 
 recipe, surgical_block = recipes_view.recipe_picker(info)
 
 # ---- freeze depth -----------------------------------------------------------------------------------
 st.subheader("Freeze depth")
-
-
-def _slider_moved() -> None:
-    """Dragging the freeze depth only means something when fine-tuning: switch to it."""
-    if st.session_state.get("mode") != "finetune":
-        st.session_state["mode"] = "finetune"
-        state.set_setting("mode", "finetune")
-        recipes_view.mode_changed()
-
-
-state.seed_widget("freeze_depth", default=state.default_depth(n_blocks),
-                  valid=lambda v: isinstance(v, int) and 0 <= v <= n_blocks)
-depth = st.slider("Freeze depth", 0, n_blocks, key="freeze_depth", on_change=_slider_moved,
+surgical = recipe == "surgical"  # it tunes the one block picked above: no freeze depth applies
+settings.seed_widget("freeze_depth", default=run_config.default_depth(n_blocks),
+                     valid=lambda v: v is not None and v <= n_blocks)
+depth = st.slider("Freeze depth", 0, n_blocks, key="freeze_depth", on_change=recipes_view.freeze_depth_moved,
+                  disabled=surgical,
                   help="Fine-tune: the first k blocks stay frozen, the rest and the new head train. "
                        "Moving it switches the mode to Fine-tune.")
-state.keep("freeze_depth")
-mode = st.session_state.get("mode", mode)
-if mode != "finetune":
+settings.keep("freeze_depth")
+mode = settings.get("mode")
+if surgical:
+    st.caption("Surgical fine-tuning ignores the freeze depth: the block picked under *Block to tune* decides what "
+               "trains, and every other block stays frozen.")
+elif mode != "finetune":
     st.caption(f"The freeze depth applies to fine-tuning; in {plots.mode_label(mode)} mode "
                + ("every block is frozen." if mode == "frozen" else "nothing is frozen."))
 
-plan = state.run_plan(info, n_classes, mode, depth, recipe=recipe, surgical_block=surgical_block)
+plan = run_config.run_plan(info, n_classes, mode, depth, recipe=recipe, surgical_block=surgical_block)
 for problem in plan.problems:
     st.warning(problem)
 trainable, total, head = plan.trainable_params, plan.total_params, plan.head_params
@@ -103,38 +99,34 @@ m2.markdown(f"**{share:.1f}%** of {total:,} parameters train "
             f"(the new head: {info['feature_dim']:,} features × {n_classes} classes + {n_classes} biases = {head:,}).")
 m2.write(plan.sentence())
 if mode == "finetune":
-    st.checkbox("Train the head first (LP-FT)", key="lp_ft", value=state.initial("lp_ft"),
+    st.checkbox("Train the head first (LP-FT)", key="lp_ft", value=settings.initial("lp_ft"),
                 on_change=recipes_view.lp_ft_changed,
                 help="Fit the new head on frozen features, then fine-tune: the pretrained blocks are not pushed "
                      "around by a random head's gradients, so they change less (Kumar et al. 2022). "
                      "Compare the 'What fine-tuning changed' chart of a run with and without it.")
-    state.keep("lp_ft")
+    settings.keep("lp_ft")
 
 # ---- hyperparameters ---------------------------------------------------------------------------------
 st.subheader("Hyperparameters")
-LRS = ["auto", 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
-BATCHES = [8, 16, 32, 64, 128]
 for key in ("epochs", "lr", "batch_size"):  # always drawn; the family's own widgets below take value=initial()
-    state.seed_widget(key)
-state.seed_widget("lr", valid=lambda v: v in LRS)
-state.seed_widget("batch_size", valid=lambda v: v in BATCHES)
+    settings.seed_widget(key)
 
 h1, h2, h3, h4 = st.columns(4)
-h1.number_input("Epochs", min_value=1, max_value=200, step=1, key="epochs",
+h1.number_input("Epochs", min_value=1, max_value=settings.MAX_EPOCHS, step=1, key="epochs",
                 help="Passes over the training examples.")
-h2.selectbox("Learning rate", LRS, key="lr",
-             format_func=lambda v: f"auto ({default_lr(mode, family):g})" if v == "auto" else f"{v:g}",
+h2.selectbox("Learning rate", settings.LEARNING_RATES, key="lr",
+             format_func=lambda v: f"auto ({default_lr(mode, family):g})" if v == settings.AUTO else f"{v:g}",
              help="AdamW step size for the head; pretrained blocks move 10× slower. Auto picks the rate that "
                   "suits the mode: from scratch needs a larger one. Feature extraction ignores it: its head is "
                   "fitted to convergence.")
-h3.selectbox("Batch size", BATCHES, key="batch_size", help="Examples per gradient step.")
+h3.selectbox("Batch size", settings.BATCH_SIZES, key="batch_size", help="Examples per gradient step.")
 if family == "vision":
     fixed = info.get("fixed_image_size")
     if fixed:
         h4.number_input("Image size (px)", value=fixed, disabled=True, key="image_size_fixed",
                         help=f"{backbone} needs {fixed} px: its position embeddings fix the input size.")
     else:
-        auto = 64 if choice.source != state.UPLOAD else None
+        auto = 64 if choice.source != data_choice.UPLOAD else None
         if auto is None and choice.dataset is not None:
             from tl_core.models import backbones
             from tl_core.engine import training
@@ -142,30 +134,29 @@ if family == "vision":
             auto = training.default_image_size(backbones.get_spec(backbone), choice.dataset)
         auto = auto or info["default_image_size"]
         lo = info["min_image_size"]
-        h4.number_input("Image size (px)", min_value=lo, max_value=512, step=8, key="image_size",
-                        value=state.initial("image_size", valid=lambda v: v is None or lo <= v <= 512),
+        h4.number_input("Image size (px)", min_value=lo, max_value=settings.MAX_IMAGE_SIZE, step=8, key="image_size",
+                        value=settings.initial("image_size", valid=lambda v: v is None or v >= lo),
                         placeholder=f"auto: {auto}",
                         help=f"Images are resized to this; empty = {auto} px (small built-in images stay small, "
                              f"which is fast). {backbone} was pretrained at {info['default_image_size']} px.")
-        state.keep("image_size")
-    st.checkbox("Data augmentation (random crops and flips)", key="augment", value=state.initial("augment"),
+        settings.keep("image_size")
+    st.checkbox("Data augmentation (random crops and flips)", key="augment", value=settings.initial("augment"),
                 help="Each epoch sees slightly different images. This turns activation caching off: every epoch "
                      "runs the whole network, so training is slower.")
-    if state.get("augment"):
+    if settings.get("augment"):
         st.caption("Augmentation on: activation caching is off, each epoch runs the full network.")
 else:
-    h4.number_input("Max tokens", min_value=8, max_value=512, step=8, key="max_length",
-                    value=state.initial("max_length"),
+    h4.number_input("Max tokens", min_value=8, max_value=settings.MAX_TOKENS, step=8, key="max_length",
+                    value=settings.initial("max_length"),
                     help="Texts are cut to this many tokens.")
-state.keep("epochs", "lr", "batch_size", "augment", "max_length")
+settings.keep("epochs", "lr", "batch_size", "augment", "max_length")
 
 # ---- fairness: the baseline's budget and the out-of-distribution check ----------------------------------------
 st.subheader("A fair comparison")
-BUDGETS = ["auto", "fixed", "converge"]
-state.seed_widget("budget", valid=lambda v: v in BUDGETS)
-state.seed_widget("ood_shift", valid=lambda v: v in shifts.IMAGE_SHIFTS)
+settings.seed_widget("budget")
+settings.seed_widget("ood_shift", valid=lambda v: v in shifts.IMAGE_SHIFTS)
 f1, f2 = st.columns(2)
-f1.selectbox("Training budget", BUDGETS, key="budget",
+f1.selectbox("Training budget", settings.BUDGET_CHOICES, key="budget",
              format_func=lambda v: {"auto": "auto (to convergence when the network trains)",
                                     "fixed": "same short budget: the epochs set, for every arm",
                                     "converge": f"to convergence (at least {CONVERGE_MIN_STEPS} steps)"}[v],
@@ -182,7 +173,7 @@ else:
     f2.caption(f"Out-of-distribution check for text: {shifts.SHIFTS['typos']}.")
 st.caption("Every run picks its epoch on the validation items and reports its accuracy on separate test items, "
            "so the number you read was not chosen on the items it is measured on.")
-state.keep("budget", "ood_shift")
+settings.keep("budget", "ood_shift")
 
 # ---- which backbone? scores before training ---------------------------------------------------------------
 from ui import ranking as backbone_ranking  # noqa: E402

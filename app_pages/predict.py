@@ -5,17 +5,17 @@ import streamlit as st
 from tl_core.inputs import data
 from tl_core.presentation import plots
 from tl_core.runs import run_select
-from ui import state
+from ui import data_choice, messages, picks, services, session_id
 
 st.title("Predict")
 
-store, owner = state.store(), state.owner()
+store, owner = services.store(), session_id.owner()
 done = store.list_runs(status="completed", with_history=False)
 if not done:
     st.info("No finished runs yet: train one on the Train page (or run the classroom demo on Home).")
     st.stop()
 
-current = state.current_data()
+current = data_choice.current_data()
 data_name = current.config_name  # None while the Data page has no upload loaded
 on_data = [r for r in done if data_name and (r.get("config") or {}).get("data") == data_name]
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
@@ -45,8 +45,7 @@ def _label(rid: str) -> str:
 
 # Opens on this session's best healthy run on the current data (the newest run could be one stuck at chance).
 default = run_select.best_run(runs, data=None if every else data_name, owner=owner) or ids[0]
-if st.session_state.get("predict_run") not in ids:
-    st.session_state["predict_run"] = default
+picks.keep_choice("predict_run", ids, default)
 run_id = c1.selectbox("Finished run (data · model · best validation accuracy; yours first)", ids, key="predict_run",
                       format_func=_label)
 run = by_id[run_id]
@@ -67,7 +66,7 @@ def load_model(rid: str, path: str):
 try:
     model, meta = load_model(run_id, str(folder))
 except Exception as err:
-    st.error(f"Cannot load run {run_id}: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
+    st.error(f"Cannot load run {run_id}: {messages.error_text(err)}")
     st.stop()
 
 classes = meta["classes"]
@@ -107,7 +106,7 @@ if meta["family"] == "vision":
         try:
             image, _ = data.decode_image(raw)  # full resolution, exactly as the exported predict.py reads it
         except Exception as err:
-            st.error(f"{name}: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
+            st.error(f"{name}: {messages.error_text(err)}")
             continue
         decoded.append((name, image))
     if decoded:

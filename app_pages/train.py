@@ -6,12 +6,12 @@ import streamlit as st
 from tl_core.presentation import plots
 from tl_core.inputs import shifts
 from tl_core.engine import training
-from ui import state, views
+from ui import data_choice, messages, run_config, services, session_id, train_runs, views
 
 st.title("Train")
 
-manager, owner = state.manager(), state.owner()
-choice = state.current_data()
+manager, owner = services.manager(), session_id.owner()
+choice = data_choice.current_data()
 
 # ---- what will run ---------------------------------------------------------------------------------
 problems: list[str] = []
@@ -21,14 +21,14 @@ if not choice.ready:
     problems.append("No dataset loaded: pick a built-in set or upload one on the Data page.")
 else:
     try:
-        cfg = state.build_config(choice)
-        info = state.describe(cfg.backbone)
+        cfg = run_config.build_config(choice)
+        info = services.describe(cfg.backbone)
     except Exception as err:
-        problems.append(state.user_error(err) or f"{type(err).__name__}: {err}")
+        problems.append(messages.error_text(err))
 
 if cfg is not None and info is not None:
     n_classes = len(choice.classes)
-    plan = state.run_plan(info, n_classes, cfg.mode, cfg.freeze_depth, recipe=cfg.recipe,
+    plan = run_config.run_plan(info, n_classes, cfg.mode, cfg.freeze_depth, recipe=cfg.recipe,
                           surgical_block=cfg.surgical_block)
     problems.extend(plan.problems)
     trainable, total = plan.trainable_params, plan.total_params
@@ -43,11 +43,11 @@ if cfg is not None and info is not None:
     size = f"{cfg.image_size} px" if cfg.image_size else "auto"
     head_only = plan.head_only and not cfg.augment  # cached pooled features: a convex fit
     try:  # the split the run will use, so the numbers below are the ones it trains and scores on
-        ds = state.load_choice_dataset(choice)
-        split = state.split_of(ds)
+        ds = data_choice.load_choice_dataset(choice)
+        split = data_choice.split_of(ds)
     except Exception as err:
         split = None
-        problems.append(f"{choice.label} cannot be split: {state.user_error(err) or f'{type(err).__name__}: {err}'}")
+        problems.append(f"{choice.label} cannot be split: {messages.error_text(err)}")
     if split is not None:
         labels = np.bincount(ds.labels[split.train], minlength=n_classes)
         held = np.bincount(ds.labels[split.val], minlength=n_classes)
@@ -75,7 +75,7 @@ if cfg is not None and info is not None:
                     f"{shifts.SHIFTS[shifts.shift_for(cfg.ood_shift, choice.kind or 'image')]}",
     }
     st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows.items()))
-    if choice.kind and state.FAMILY[choice.kind] != info["family"]:
+    if choice.kind and run_config.FAMILY[choice.kind] != info["family"]:
         problems.append(f"{cfg.backbone} is a {info['family']} backbone but the data holds {choice.kind}s.")
     if cfg.mode != "scratch" and cfg.pretrained and info["weights"] == "download":
         problems.append(f"Pretrained weights for {cfg.backbone} are not on this machine: tick *Random "
@@ -86,31 +86,15 @@ if cfg is not None and info is not None:
 
             backbones.check_image_size(backbones.get_spec(cfg.backbone), cfg.image_size)
         except Exception as err:
-            problems.append(state.user_error(err) or str(err))
+            problems.append(messages.user_error(err) or str(err))
 
 for p in problems:
     st.error(p)
 
-
-def start_run() -> None:
-    """The only place a run starts: the Start button's callback (runs once per click)."""
-    ss = st.session_state
-    ss.pop("start_error", None)
-    try:
-        config = state.build_config(state.current_data())
-        choice_now = state.current_data()
-        job_id = manager.submit(config, owner=owner, dataset=choice_now.dataset, label="train")
-    except Exception as err:
-        ss["start_error"] = state.user_error(err) or f"{type(err).__name__}: {err}"
-        return
-    ss["active_job"] = job_id
-    ss.pop("_train_pick", None)  # the new run is the one to watch
-
-
-st.button("Start training", key="start_run", type="primary", on_click=start_run, disabled=bool(problems),
+st.button("Start training", key="start_run", type="primary", on_click=train_runs.start_run, disabled=bool(problems),
           help="Queues the run on this server; moving other widgets never stops or repeats it.")
-if st.session_state.get("start_error"):
-    st.error(st.session_state["start_error"])
+if train_runs.start_error():
+    st.error(train_runs.start_error())
 
 # ---- this session's runs -------------------------------------------------------------------------------
 st.divider()
@@ -118,20 +102,11 @@ runs = views.session_runs(owner)
 if not runs:
     st.info("No runs yet in this session: press **Start training**.")
 else:
-    ss = st.session_state
     by_key = {r.key: r for r in runs}
-    newest = runs[0].key
-    pick = ss.get("_train_pick")  # (a run picked in the list, the newest run when it was picked)
-    ss["train_view"] = pick[0] if pick and pick[1] == newest and pick[0] in by_key else newest
-    ss["_train_newest"] = newest
-
-    def _picked() -> None:
-        ss["_train_pick"] = (ss["train_view"], ss.get("_train_newest"))
-
+    shown = by_key[train_runs.shown_run(list(by_key))]
     if len(runs) > 1:  # the newest is shown unless another is picked; a new run is shown at once
-        st.selectbox(f"Your runs in this session ({len(runs)}, newest first)", list(by_key), key="train_view",
-                     format_func=lambda k: by_key[k].label(), on_change=_picked)
-    shown = by_key[ss["train_view"]]
+        st.selectbox(f"Your runs in this session ({len(runs)}, newest first)", list(by_key), key=train_runs.VIEW_KEY,
+                     format_func=lambda k: by_key[k].label(), on_change=train_runs.run_picked)
     if shown.job is not None:
         view_id = shown.key
 
@@ -146,7 +121,7 @@ else:
         views.live(draw, active=plan is not None and not plan[0], every=plan and plan[1],
                    changed=lambda: views.poll_plan(view_id) != plan)
     else:  # stored only: from before a server restart
-        record = state.store().get_run(shown.key)
+        record = services.store().get_run(shown.key)
         if record is None:
             st.info("This run was deleted (Compare page).")
         else:

@@ -18,7 +18,18 @@ from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import APP, go, new_app, png
 
-PAGES = ["home", "data", "model", "train", "compare", "inspect", "predict"]
+PAGES = ["home", "data", "model", "train", "compare", "inspect", "explain", "predict"]
+#: What only each page shows on a fresh server: its title and the first thing it asks for or says.
+ONLY_ON = {
+    "home": ("Transfer Lab", lambda at: at.button(key="run_demo").label == "Run the classroom demo"),
+    "data": ("Data", lambda at: at.radio(key="data_source").value == "builtin:animals"),
+    "model": ("Model", lambda at: at.selectbox(key="backbone").value == "mobilenet_v2"),
+    "train": ("Train", lambda at: at.button(key="start_run").label == "Start training"),
+    "compare": ("Compare", lambda at: at.segmented_control(key="compare_scope").value == "My runs"),
+    "inspect": ("Inspect", lambda at: "No runs yet: train one" in at.info[0].value),
+    "explain": ("Explain", lambda at: "No finished run on animals yet" in at.info[0].value),
+    "predict": ("Predict", lambda at: "No finished runs yet" in at.info[0].value),
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,11 +66,11 @@ def metric(at: AppTest, label: str) -> str:
 def test_every_page_renders():
     at = new_app()
     assert not at.exception
-    assert at.title[0].value == "Transfer Lab"
-    assert at.button(key="run_demo").label == "Run the classroom demo"
-    for page in PAGES[1:] + ["home"]:
+    for page in [*PAGES[1:], "home"]:  # each switch must land on its page: the title and what only it shows
         go(at, page)
-        assert at.title[0].value in ("Transfer Lab", page.capitalize())
+        title, shows = ONLY_ON[page]
+        assert [t.value for t in at.title] == [title], page
+        assert shows(at), page
 
 
 def test_home_draws_what_each_demo_run_trains():
@@ -134,7 +145,12 @@ def test_csv_upload_and_split_error():
     at.file_uploader(key="upload").set_value(("reviews.csv", f"text,label\n{rows}\n".encode(), "text/csv")).run()
     assert not at.exception and not at.error
     assert "2 classes:" in texts(at)
-    assert at.text_input(key="label_column") is not None
+    assert at.text_input(key="text_column").value == at.text_input(key="label_column").value == ""  # detected
+    at.text_input(key="label_column").set_value("topic").run()  # a column the file lacks: one error, data kept
+    assert [e.value for e in at.error] == ["no label column named 'topic' in reviews.csv; the columns are: text, label"]
+    assert "Still using the previously loaded dataset: reviews.csv." in texts(at) and "2 classes:" in texts(at)
+    at.text_input(key="label_column").set_value("label").run()
+    assert not at.error and "2 classes:" in texts(at)
     at.radio(key="data_source").set_value("builtin:digits").run()
     assert "10 classes:" in texts(at)
 
@@ -185,6 +201,7 @@ def test_model_page_offers_the_recipes_and_they_survive_a_refresh():
 
     picker.set_value("gradual").run()  # the preset sets what it implies, and the drawing shows it
     assert at.radio(key="mode").value == "finetune" and at.slider(key="freeze_depth").value == 0
+    assert not at.slider(key="freeze_depth").disabled
     assert "Universal Language Model Fine-tuning" in texts(at) and "slanted triangular" in texts(at)
     assert _diagram_title(at).startswith("Gradual unfreezing (ULMFiT)")
 
@@ -199,6 +216,8 @@ def test_model_page_offers_the_recipes_and_they_survive_a_refresh():
 
     at.selectbox(key="recipe").set_value("surgical").run()
     assert at.selectbox(key="surgical_block").value == 8  # the last block unless chosen
+    assert at.slider(key="freeze_depth").disabled  # the block picker decides what trains, and the page says so
+    assert "Surgical fine-tuning ignores the freeze depth: the block picked under *Block to tune*" in texts(at)
     at.selectbox(key="surgical_block").set_value(3).run()
     assert _diagram_title(at) == "Surgical fine-tuning: only stage3 of 9 blocks trains, with the new head"
     assert metric(at, "Trainable parameters") == f"{39_696 + 1280 * 10 + 10:,}"
@@ -215,6 +234,7 @@ def test_model_page_offers_the_recipes_and_they_survive_a_refresh():
     go(again, "model")
     again.radio(key="mode").set_value("frozen").run()  # a mode the recipe cannot use drops the recipe
     assert again.selectbox(key="recipe").value == "none" and not again.warning
+    assert not again.slider(key="freeze_depth").disabled and "ignores the freeze depth" not in texts(again)
 
 
 # ---- a refresh, a second tab, the session URL elsewhere --------------------------------------------------------
@@ -243,9 +263,9 @@ def test_refresh_restores_settings_and_upload():
         assert again.number_input(key="epochs").value == 15
         go(again, "train")
         assert texts(again) == before  # the same summary: Start trains exactly this
-        from ui import state
+        from ui import services
 
-        assert again.session_state["_kept"]["epochs"] == 15 and state.sessions().read_upload(owner)[0] == "pets.zip"
+        assert again.session_state["_kept"]["epochs"] == 15 and services.sessions().read_upload(owner)[0] == "pets.zip"
 
     # Remove forgets the file, also for the next refresh; the data page asks for one again.
     go(at, "data")
@@ -254,6 +274,23 @@ def test_refresh_restores_settings_and_upload():
     assert at.session_state.get("upload_ds") is None and "Upload a file" in texts(at)
     later = go(new_app(s=owner), "train")
     assert "No dataset loaded" in texts(later) and later.button(key="start_run").disabled
+
+
+def test_a_stale_or_edited_session_file_falls_back_to_the_defaults():
+    """Restored settings pass their checks (ui.settings): a value no widget can hold reads as the default."""
+    from ui import services
+
+    owner = "00000000feedbeef"
+    services.sessions().update_settings(owner, {"epochs": 1000, "mode": "sideways", "lr": "fast", "batch_size": 33,
+                                                "budget": "fixed", "no_such_setting": 1})
+    at = new_app(s=owner)
+    assert at.session_state["_kept"] == {"budget": "fixed"}  # the only known and valid one
+    go(at, "model")
+    assert at.number_input(key="epochs").value == 10 and at.radio(key="mode").value == "frozen"
+    assert at.selectbox(key="lr").value == "auto" and at.selectbox(key="batch_size").value == 32
+    assert at.selectbox(key="budget").value == "fixed"
+    go(at, "train")
+    assert "10 curve points" in texts(at) and not at.error
 
 
 def test_sessions_never_see_each_others_settings():
@@ -312,13 +349,13 @@ def _fake_run(store, run_id, owner, data, mode, best, created, classes):
 
 
 def test_predict_opens_on_the_best_healthy_run_on_the_current_data():
-    from ui import state
+    from ui import services
 
     at = go(new_app(), "data")
     owner = at.session_state["owner"]
     at.radio(key="data_source").set_value("builtin:digits").run()
     digits, animals = [str(d) for d in range(10)], ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
-    store = state.store()
+    store = services.store()
     _fake_run(store, f"frozen{owner}", owner, "builtin:digits", "frozen", 0.70, "2026-01-01T10:01:00", digits)
     _fake_run(store, f"finetune{owner}", owner, "builtin:digits", "finetune", 0.85, "2026-01-01T10:02:00", digits)
     _fake_run(store, f"scratch{owner}", owner, "builtin:digits", "scratch", 0.105, "2026-01-01T10:03:00", digits)
@@ -337,11 +374,11 @@ def test_predict_opens_on_the_best_healthy_run_on_the_current_data():
 
 
 def test_compare_overlays_one_comparison_of_completed_runs():
-    from ui import state
+    from ui import services
 
     at = new_app()
     owner = at.session_state["owner"]
-    store, digits = state.store(), [str(d) for d in range(10)]
+    store, digits = services.store(), [str(d) for d in range(10)]
     for rid, mode, when in [("frozen", "frozen", "10:01"), ("finetune", "finetune", "10:02"),
                             ("scratch", "scratch", "10:03")]:
         _fake_run(store, f"{rid}{owner}", owner, "builtin:digits", mode, 0.5, f"2026-01-02T{when}:00", digits)
@@ -353,3 +390,21 @@ def test_compare_overlays_one_comparison_of_completed_runs():
     go(at, "compare")
     assert sorted(at.multiselect(key="compare_runs").value) == sorted(f"{r}{owner}" for r in ("frozen", "finetune",
                                                                                               "scratch"))
+
+
+def test_the_sweeps_seed_count_is_kept_across_pages_but_not_across_a_refresh():
+    """The sweep's seed count is a setting that does not persist (ui.settings): the session file never holds it."""
+    from ui import services
+
+    at = new_app()
+    owner = at.session_state["owner"]
+    _fake_run(services.store(), f"one{owner}", owner, "builtin:digits", "frozen", 0.5, "2026-01-03T10:00:00",
+              [str(d) for d in range(10)])
+    go(at, "compare")
+    assert at.number_input(key="efficiency_seeds").value == 3
+    at.number_input(key="efficiency_seeds").set_value(2).run()
+    go(at, "model")
+    go(at, "compare")
+    assert at.number_input(key="efficiency_seeds").value == 2
+    assert "efficiency_seeds" not in services.sessions().load(owner).settings
+    assert go(new_app(s=owner), "compare").number_input(key="efficiency_seeds").value == 3

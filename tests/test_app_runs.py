@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 
 import numpy as np
@@ -34,9 +35,9 @@ def env(tmp_path_factory):
     mp.setenv("TL_DEMO_LABELS_PER_CLASS", "10")
     mp.setenv("TL_DEMO_SEEDS", "2")
     yield
-    from ui import state  # leave no training thread behind
+    from ui import services  # leave no training thread behind
 
-    manager = state._manager(state.data_root(), 1)
+    manager = services._manager(services.data_root(), 1)
     for job in manager.jobs():
         manager.cancel(job.job_id)
     for job in manager.jobs():
@@ -96,9 +97,9 @@ def test_tiny_run_finishes_and_shows_results():
     assert any(m.label.startswith("Shifted test (blur)") for m in at.metric)
     assert any(df.value.shape == (10, 5) for df in at.dataframe)  # per-class table
     assert at.session_state["active_job"] == job_id  # reruns and polls never started another run
-    from ui import state
+    from ui import services
 
-    jobs = state.manager().jobs(at.session_state["owner"])
+    jobs = services.manager().jobs(at.session_state["owner"])
     assert [j.job_id for j in jobs] == [job_id]
     SHARED.update(owner=at.session_state["owner"], run_id=jobs[0].run_id)
 
@@ -106,7 +107,7 @@ def test_tiny_run_finishes_and_shows_results():
     go(at, "model")
     at.number_input(key="epochs").set_value(3).run()
     go(at, "train")
-    assert "took" in texts(at) and len(state.manager().jobs(SHARED["owner"])) == 1
+    assert "took" in texts(at) and len(services.manager().jobs(SHARED["owner"])) == 1
 
     # A refresh (new session, same URL) still shows the run.
     again = go(new_app(s=SHARED["owner"]), "train")
@@ -127,15 +128,13 @@ def test_a_fine_tune_shows_which_blocks_changed():
 
 def shown_run(at: AppTest) -> str:
     """The run the Train page shows ("**Run <id>** — ...")."""
-    import re
-
     ids = re.findall(r"\*\*Run ([0-9a-f]{6,})\*\* —", texts(at))
     assert len(ids) == 1, texts(at)
     return ids[0]
 
 
 def test_train_shows_the_latest_run_and_lists_the_sessions_runs():
-    from ui import state
+    from ui import services
 
     at = tiny_settings(new_app(), mode="frozen", epochs=1)
     owner = at.session_state["owner"]
@@ -157,7 +156,7 @@ def test_train_shows_the_latest_run_and_lists_the_sessions_runs():
     # the newest run is shown and both are listed.
     for restart in (False, True):
         if restart:
-            state._manager.clear()
+            services._manager.clear()
         again = go(new_app(s=owner), "train")
         assert shown_run(again) == finetune, restart
         labels = again.selectbox(key="train_view").options  # as shown: newest first
@@ -181,9 +180,9 @@ def test_queue_and_cancel():
     at.selectbox(key="train_view").set_value(long_job).run()
     at.button(key="cancel_run").click().run()
     poll(at, lambda a: "cancelled after" in texts(a) and at.session_state["train_view"] == long_job, timeout=30)
-    from ui import state
+    from ui import services
 
-    assert state.manager().snapshot(long_job).state == "cancelled"
+    assert services.manager().snapshot(long_job).state == "cancelled"
 
 
 def test_predict_and_export():
@@ -195,7 +194,8 @@ def test_predict_and_export():
         [("seven.png", buf.getvalue(), "image/png"), ("bad.png", b"garbage", "image/png")]).run()
     assert not at.exception
     assert at.error and "bad.png" in at.error[0].value and "unreadable image" in at.error[0].value
-    assert any(p in texts(at) for p in ("%)",))  # "**3** (41.2%)": the top class and its probability
+    tops = [m.value for m in at.markdown if re.fullmatch(r"\*\*\d\*\* \(\d{1,3}\.\d%\)", m.value)]
+    assert len(tops) == 1, texts(at)  # seven.png's top class and its probability ("**3** (41.2%)"); none for bad.png
     assert at.download_button(key="download_model").label == "Download model (zip)"
 
 
@@ -205,7 +205,8 @@ def test_compare_lists_and_deletes():
     assert SHARED["run_id"] in set(table["run"])
     assert {"run", "when", "status", "data", "backbone", "mode", "k", "labels/class", "test acc", "val acc",
             "health", "seed", "seconds"} <= set(table.columns)
-    assert at.download_button(key="download_csv") is not None
+    csv = at.download_button(key="download_csv")
+    assert csv.label == "Download table (CSV)" and csv.proto.url.endswith(".csv")  # served as text/csv
     # Readable on a projector: the run id pinned at the left, the accuracies next to it (an 800 px window shows
     # them), and every column within the 1120 px a 1280 px screen gives the page.
     assert list(table.columns)[:3] == ["run", "test acc", "val acc"]
@@ -217,9 +218,9 @@ def test_compare_lists_and_deletes():
     at.multiselect(key="delete_runs").set_value([SHARED["run_id"]]).run()
     at.button(key="delete_runs_btn").click().run()
     assert not at.exception
-    from ui import state
+    from ui import services
 
-    assert state.store().get_run(SHARED["run_id"]) is None
+    assert services.store().get_run(SHARED["run_id"]) is None
     assert "Deleted 1 run" in texts(at)
 
 
@@ -228,13 +229,13 @@ def test_classroom_demo():
     at.button(key="run_demo").click().run()
     at.button(key="run_demo").click().run()  # a second click while it runs starts nothing
     assert "already running" in texts(at)
-    from ui import state
+    from ui import services
 
-    assert len(state.manager().jobs(at.session_state["owner"])) == 4  # frozen over two seeds (TL_DEMO_SEEDS), 2 more
+    assert len(services.manager().jobs(at.session_state["owner"])) == 4  # frozen over 2 seeds (TL_DEMO_SEEDS), 2 more
     poll(at, lambda a: "over training from scratch" in "\n".join(s.value for s in a.success), timeout=300, every=1)
-    assert len(state.manager().jobs(at.session_state["owner"])) == 4
+    assert len(services.manager().jobs(at.session_state["owner"])) == 4
     sentence = "\n".join(s.value for s in at.success)
     assert sentence.startswith("With 10 labels per class, ") and "2 seeds against 1" in sentence
     assert "frozen" in sentence and "same short budget" in sentence  # the tests' demo says its budget
     assert "frozen" in texts(at) and "\u00b1" in texts(at)  # the details line: every arm, with its spread
-    assert all(j.state == "completed" for j in state.manager().jobs(at.session_state["owner"]))
+    assert all(j.state == "completed" for j in services.manager().jobs(at.session_state["owner"]))

@@ -1,4 +1,15 @@
-"""Streamlit helpers shared by the pages: session state, singletons and job views.
+"""Streamlit helpers shared by the pages: they own every value a browser session holds, and the views the pages
+share. tl_core never imports streamlit; everything that does lives here or in app_pages/, and the pages read and
+write session state only through these modules.
 
-tl_core never imports streamlit; everything that does lives here or in app_pages/.
+- services: the process-wide run store, job manager, session store and backbone descriptions
+- warmup: importing the engine and warming the classroom demo up, once per process
+- session_id: the browser session's id, kept in the URL (?s=...)
+- settings: the registry of the settings the pages share, kept across pages and refreshes
+- uploads: the session's uploaded data set; data_choice: the data the session trains on and its split
+- run_config: what the settings train (the run plan) and the TrainConfig Start submits
+- picks, messages: pickers whose options come and go; notes a callback leaves, one-line errors
+- train_runs, demo_session: the Train page's runs and Home's classroom demo in this session
+- views, efficiency, ranking, recipes_view: views drawn on several pages or too large for one
+- state: names kept for code outside ui/ and app_pages/
 """

@@ -9,19 +9,24 @@ import streamlit as st
 from tl_core.presentation import plots, report
 from tl_core.runs import sweep
 
-from . import state, views
+from ui import messages, settings, views
+from ui.data_choice import current_data, load_choice_dataset
+from ui.run_config import build_config, freeze_depth
+from ui.services import describe, manager, store
+from ui.session_id import owner
 
 LABEL = "efficiency"
+NOTE = "efficiency"  # what the last click on the sweep's button did
 
 
 def _plan():
     """(configs of the whole sweep, the runs that already answer some of them), for the current data and model."""
-    choice = state.current_data()
+    choice = current_data()
     if not choice.ready:
         return None, [], "Load a data set on the Data page first."
     try:
-        base = state.build_config(choice)
-        ds = state.load_choice_dataset(choice)
+        base = build_config(choice)
+        ds = load_choice_dataset(choice)
         from tl_core.inputs import data
         from tl_core.engine import training
 
@@ -29,46 +34,45 @@ def _plan():
         pool = data.make_split(ds, val_per_class=base.val_per_class, test_per_class=base.test_per_class,
                                labels_per_class=None, seed=base.seed)
     except Exception as err:
-        return None, [], state.user_error(err) or f"{type(err).__name__}: {err}"
+        return None, [], messages.error_text(err)
     per_class = int(np.bincount(ds.labels[pool.train], minlength=len(ds.classes)).min())
-    info = state.describe(base.backbone)
-    depth = base.freeze_depth if base.mode == "finetune" else state.freeze_depth(len(info["blocks"]))
-    configs = sweep.efficiency_configs(base, per_class, seeds=int(st.session_state.get("efficiency_seeds", 3)),
+    info = describe(base.backbone)
+    depth = base.freeze_depth if base.mode == "finetune" else freeze_depth(len(info["blocks"]))
+    configs = sweep.efficiency_configs(base, per_class, seeds=int(settings.get("efficiency_seeds")),
                                        depth=depth)
     for c in configs:
         training.resolve(c, ds)
-    runs = state.store().list_runs(dataset=base.data, backbone=base.backbone)
+    runs = store().list_runs(dataset=base.data, backbone=base.backbone)
     return configs, runs, None
 
 
 def _jobs():
-    manager = state.manager()
-    return [j for j in manager.jobs(state.owner()) if j.label == LABEL]
+    return [j for j in manager().jobs(owner()) if j.label == LABEL]
 
 
 def _start() -> None:
     configs, runs, problem = _plan()
     if problem:
-        st.session_state["efficiency_note"] = problem
+        messages.leave_note(NOTE, problem)
         return
     todo = sweep.missing(configs, runs)
-    choice = state.current_data()
+    choice = current_data()
     for config in todo:
-        state.manager().submit(config, owner=state.owner(), dataset=choice.dataset, label=LABEL)
-    st.session_state["efficiency_note"] = (f"{len(todo)} runs queued; {len(configs) - len(todo)} of "
-                                           f"{len(configs)} were already in the run store." if todo else
-                                           "Every run of this sweep is already in the run store.")
+        manager().submit(config, owner=owner(), dataset=choice.dataset, label=LABEL)
+    messages.leave_note(NOTE, f"{len(todo)} runs queued; {len(configs) - len(todo)} of {len(configs)} were already "
+                              "in the run store." if todo else "Every run of this sweep is already in the run store.")
 
 
 def _cancel() -> None:
     for job in _jobs():
-        state.manager().cancel(job.job_id)
+        manager().cancel(job.job_id)
 
 
 def render() -> None:
     st.number_input("Seeds per setting", min_value=1, max_value=5, key="efficiency_seeds",
-                    value=int(st.session_state.get("efficiency_seeds", 3)),
+                    value=settings.initial("efficiency_seeds"),
                     help="Each seed is another split and another start: error bars need at least two.")
+    settings.keep("efficiency_seeds")
     configs, runs, problem = _plan()
     if problem:
         st.info(problem)
@@ -86,8 +90,9 @@ def render() -> None:
               help="Queues the missing runs; they train in the background while you use the other pages.")
     if active:
         c2.button("Cancel the sweep", key="efficiency_cancel", on_click=_cancel)
-    if st.session_state.get("efficiency_note"):
-        st.info(st.session_state.pop("efficiency_note"))
+    note = messages.take_note(NOTE)
+    if note:
+        st.info(note)
 
     def draw() -> bool:
         mine = _jobs()
@@ -97,7 +102,7 @@ def render() -> None:
             st.progress(done / len(mine), text=f"{done} of {len(mine)} runs done · now: "
                                                f"{views.describe_config(running[0].config.to_dict())} · "
                                                f"{views.progress_text(running[0])}")
-        fresh = state.store().list_runs(dataset=base.data, backbone=base.backbone)
+        fresh = store().list_runs(dataset=base.data, backbone=base.backbone)
         views.chart(plots.data_efficiency, fresh, key="efficiency_chart")
         st.info(report.efficiency_sentence(fresh))
         return bool(running)

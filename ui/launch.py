@@ -28,10 +28,10 @@ def warm() -> float:
     from tl_core.inputs import data
     from tl_core.presentation import plots, report  # noqa: F401
     from tl_core.engine import training  # noqa: F401
-    from ui import state, views  # noqa: F401
+    from ui import services, views, warmup  # noqa: F401
 
-    state.manager()  # the run workers (TL_RUNNER=local) start now and warm up beside this process
-    state.warm_demo()  # marks the process warm: the app's background warm-up skips this step
+    services.manager()  # the run workers (TL_RUNNER=local) start now and warm up beside this process
+    warmup.warm_demo()  # marks the process warm: the app's background warm-up skips this step
     data.list_builtins()  # Home and Data describe the built-in sets (reading the 37k-text one takes a while)
     # Every backbone's description too (the Model page lists them; the first text one imports transformers):
     # done later, in the app's background warm-up, it held the interpreter for seconds just as a teacher

@@ -10,11 +10,15 @@ import pandas as pd
 import streamlit as st
 
 from tl_core.config import Mode
-from tl_core.engine.ranking import DEFAULT_PER_CLASS, frozen_config
+from tl_core.engine.ranking import frozen_config
 from tl_core.runs.rank_agreement import MIN_BACKBONES, agreement, unmeasured
 from tl_core.runs.rank_jobs import RankJob, RankJobs
 
-from . import state, views
+from ui import messages, settings, views
+from ui.data_choice import current_data
+from ui.run_config import build_config
+from ui.services import at_exit, manager, store
+from ui.session_id import owner
 
 CHECK_LABEL = "rank_check"  # the job manager's label of the runs that check a ranking
 NOTE = (
@@ -33,7 +37,7 @@ NOTE = (
 def rank_jobs() -> RankJobs:
     """One ranking worker per server, shared by every session (each reads only its own jobs)."""
     jobs = RankJobs()
-    state._at_exit(jobs.cancel_all)  # stopping the server cancels a ranking instead of waiting for it
+    at_exit(jobs.cancel_all)  # stopping the server cancels a ranking instead of waiting for it
     return jobs
 
 
@@ -50,11 +54,11 @@ def _init(pretrained: bool) -> str:
 
 
 def _check_jobs():
-    return [j for j in state.manager().jobs(state.owner()) if j.label == CHECK_LABEL]
+    return [j for j in manager().jobs(owner()) if j.label == CHECK_LABEL]
 
 
 def _start(config, dataset, include_random: bool, per_class: int, key: str) -> None:
-    rank_jobs().submit(config, owner=state.owner(), dataset=dataset, include_random=include_random,
+    rank_jobs().submit(config, owner=owner(), dataset=dataset, include_random=include_random,
                        max_per_class=per_class, key=key)
 
 
@@ -64,10 +68,10 @@ def _cancel(job_id: str) -> None:
 
 def _train_checks(config, dataset, ranking) -> None:
     """Queue a feature-extraction run for every ranked backbone that has none on these settings."""
-    records = state.store().list_runs(dataset=ranking.data, with_history=False)
+    records = store().list_runs(dataset=ranking.data, with_history=False)
     for s in unmeasured(ranking, records):
         check = frozen_config(config, s.name, s.pretrained, config.labels_per_class)
-        state.manager().submit(check, owner=state.owner(), dataset=dataset, label=CHECK_LABEL)
+        manager().submit(check, owner=owner(), dataset=dataset, label=CHECK_LABEL)
 
 
 def score_table(rows: list[dict], measured: dict | None = None) -> pd.DataFrame:
@@ -134,30 +138,29 @@ def render() -> None:
 def _render() -> None:
     st.subheader("Which backbone? Rank them before training")
     st.write(NOTE)
-    choice = state.current_data()
+    choice = current_data()
     if not choice.ready:
         st.info("Load a data set on the Data page first.")
         return
     try:
-        config = state.build_config(choice)
+        config = build_config(choice)
     except Exception as err:  # noqa: BLE001 - a setting the other sections already report
-        st.info(state.user_error(err) or f"{type(err).__name__}: {err}")
+        st.info(messages.error_text(err))
         return
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     vision = choice.kind == "image"
     include_random = vision and c1.checkbox(
-        "Add random-init copies", key="rank_random", value=state.initial("rank_random", False,
-                                                                        valid=lambda v: isinstance(v, bool)),
+        "Add random-init copies", key="rank_random", value=settings.initial("rank_random"),
         help="The same architectures with random weights: they should rank below their pretrained selves.")
     per_class = int(c2.number_input(
         "Training items per class scored", min_value=0, max_value=5000, step=25, key="rank_per_class",
-        value=state.initial("rank_per_class", DEFAULT_PER_CLASS, valid=lambda v: isinstance(v, int) and v >= 0),
+        value=settings.initial("rank_per_class"),
         help="The first items of each class's training pool (those a run with that many labels trains on); "
              "0 = every training item. A hundred rank as well as the full set does on the built-in data."))
-    state.keep("rank_random", "rank_per_class")
+    settings.keep("rank_random", "rank_per_class")
     key = _key(config, include_random, per_class)
     jobs = rank_jobs()
-    job = jobs.latest(state.owner(), key)
+    job = jobs.latest(owner(), key)
     ranking_active = job is not None and not job.done
     c3.button("Rank backbones", key="rank_start", type="primary", disabled=ranking_active, on_click=_start,
               args=(config, choice.dataset, include_random, per_class, key),
@@ -181,7 +184,7 @@ def _render() -> None:
             st.error(f"The ranking failed: {snap.error}")
             return bool(running_checks)
         ranking = snap.ranking
-        records = state.store().list_runs(dataset=ranking.data, with_history=False)
+        records = store().list_runs(dataset=ranking.data, with_history=False)
         check = agreement(ranking, records)
         measured = {(m["name"], m["pretrained"]): m for m in check["backbones"]}
         rows = [s.to_dict() for s in ranking.scores]

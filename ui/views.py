@@ -20,8 +20,10 @@ from tl_core.config import CONVERGE_MIN_STEPS
 from tl_core.records import JobState, RunSummary, config_of, summary_of
 from tl_core.runs.jobs import Job
 
-from . import state
+from ui.services import manager, store
 
+#: Seconds between two looks at a running job: a curve point can arrive on every look.
+POLL_S = 0.5
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -60,7 +62,7 @@ def progress_text(job: Job, active: int | None = None) -> str:
     if job.state == "queued" and job.waiting_for:
         return f"starts when the {job.waiting_for.split(':')[-1]} run has finished"
     if job.state == "queued":
-        active = state.manager().active_count() if active is None else active
+        active = manager().active_count() if active is None else active
         runs = "run is" if active == 1 else "runs are"
         return f"queued (position {job.queue_position}) — {active} {runs} training on this server"
     if job.state == "preparing":
@@ -194,7 +196,7 @@ def render_job(job: Job, key: str, *, cancel_key: str | None = "cancel_run") -> 
     else:
         st.progress(progress_value(job), text=text)
     if not job.done and cancel_key:
-        st.button("Cancel", key=cancel_key, on_click=state.manager().cancel, args=(job.job_id,),
+        st.button("Cancel", key=cancel_key, on_click=manager().cancel, args=(job.job_id,),
                   help="Stops the run within one batch; what it learned so far is kept in the curves.")
     if not job.done:  # progress notes ("Measuring which blocks…") describe work in hand, not a finished run
         for msg in job.messages[-2:]:
@@ -239,11 +241,11 @@ def _stamp(text: str | None) -> float:
 def session_runs(owner: str) -> list[SessionRun]:
     """This session's runs, newest first: those the server is running or ran since it started (live), and the
     stored ones from before (a restart, or the session URL opened on another computer). Demo runs stay on Home."""
-    jobs = state.manager().jobs(owner)
+    jobs = manager().jobs(owner)
     known = {j.run_id for j in jobs if j.run_id}
     runs = [SessionRun(j.job_id, j.submitted_at, j.state, j.config.to_dict(), j.run_id, j)
             for j in jobs if not j.label.startswith("demo")]
-    for r in state.store().list_runs(owner=owner, with_history=False):
+    for r in store().list_runs(owner=owner, with_history=False):
         if r["run_id"] not in known and r["status"] != "running":
             runs.append(SessionRun(r["run_id"], _stamp(r.get("created_at")), r["status"], r.get("config") or {},
                                    r["run_id"]))
@@ -267,7 +269,7 @@ def live(render, *, active: bool, every: float | None = None, changed=None) -> N
             render()
         return
 
-    @st.fragment(run_every=every or state.POLL_S)
+    @st.fragment(run_every=every or POLL_S)
     def _fragment() -> None:
         if changed is not None and changed():
             st.rerun()
@@ -283,12 +285,12 @@ def poll_every(job_state: JobState, queue_position: int = 0) -> float:
     3 s further back."""
     if job_state == JobState.QUEUED:
         return 1.0 if queue_position <= 2 else 3.0
-    return state.POLL_S
+    return POLL_S
 
 
 def poll_plan(job_id: str) -> tuple[bool, float] | None:
     """(ended, poll interval) of a job: when it changes, the page showing the job reruns in full."""
-    now = state.manager().state_of(job_id)
+    now = manager().state_of(job_id)
     return None if now is None else (now[0].done, poll_every(*now))
 
 
