@@ -1,5 +1,7 @@
 """The registry: every family users expect, blocks that really cut the network, honest weight status."""
 
+import socket
+
 import pytest
 import torch
 
@@ -17,9 +19,66 @@ def test_registry_covers_every_family():
     assert backbones.list_names("vision") == [n for n in backbones.REGISTRY if n in VISION]
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0", "all-MiniLM-L6-v2"])
-def test_bundled_weights_load_offline(name):
+#: The first three values of each bundled checkpoint's first weight (the stem convolution; MiniLM's word
+#: embeddings), as the published files hold them: a random initialisation or another file gives other numbers.
+BUNDLED_FIRST_VALUES = {
+    "mobilenet_v2": [0.013185339979827404, -0.004321294371038675, 0.014823135919868946],
+    "efficientnet_lite0": [-1.1103360652923584, -1.3087704181671143, -0.010156914591789246],
+    "all-MiniLM-L6-v2": [-0.019989013671875, -0.0034027099609375, -0.014678955078125],
+}
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No connection can be opened, and the weights are read from their files again, not from this process."""
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    backbones._pretrained_state.cache_clear()
+    yield
+    backbones._pretrained_state.cache_clear()
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0"])
+def test_bundled_vision_weights_load_offline_and_recognise_a_palace(name, offline):
+    """Built offline, the network is the bundled checkpoint everywhere but its new head; with the checkpoint's
+    ImageNet classifier put back it names scikit-learn's photo of a Chinese palace."""
+    from sklearn.datasets import load_sample_image
+    from torchvision.models import MobileNet_V2_Weights
+    from torchvision.transforms import v2 as T
+
     assert backbones.weights_status(name) == "bundled"
+    model = backbones.build(name, n_classes=1000, image_size=224).eval()
+    first = next(model.net.parameters()).detach().flatten()[:3]
+    assert first.tolist() == BUNDLED_FIRST_VALUES[name]
+    checkpoint, built = backbones._pretrained_state(name), model.net.state_dict()
+    differ = {k for k, v in checkpoint.items() if not torch.equal(v, built[k])}
+    assert differ == {f"{prefix}.{p}" for prefix, module in model.net.named_modules() if module is model.get_head()
+                      for p in ("weight", "bias")}  # the new head alone
+    model.net.load_state_dict(checkpoint)
+    photo = torch.from_numpy(load_sample_image("china.jpg").copy()).permute(2, 0, 1)
+    photo = T.Compose([T.Resize(256), T.CenterCrop(224)])(photo)[None]
+    with torch.no_grad():
+        predicted = int(model.net(model.vision_input(photo)).argmax())
+    assert MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"][predicted] == "palace"
+
+
+def test_bundled_minilm_loads_offline_and_knows_which_sentences_mean_alike(offline):
+    """Pretrained sentence features put two film reviews close and a train timetable far; random ones do not."""
+    name = "all-MiniLM-L6-v2"
+    assert backbones.weights_status(name) == "bundled"
+    model = backbones.build(name, n_classes=3).eval()
+    first = model.net.embeddings.word_embeddings.weight.detach().flatten()[:3]
+    assert first.tolist() == BUNDLED_FIRST_VALUES[name]
+    batch = model.tokenizer(["a wonderful, moving film", "a great movie", "the train leaves the station at noon"],
+                            padding=True, return_tensors="pt")
+    with torch.no_grad():
+        features = model.pooled({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}, 0)
+    review, alike, unrelated = torch.nn.functional.normalize(features, dim=1)
+    assert float(review @ alike) > float(review @ unrelated) + 0.3  # measured: 0.57 against 0.03
 
 
 @pytest.mark.parametrize("name", VISION + TEXT)

@@ -12,7 +12,7 @@ import torch
 
 from tl_core import cli
 from tl_core.config import TrainConfig
-from tl_core.engine import recipes, training
+from tl_core.engine import optimization, recipe_hooks, recipes, training
 from tl_core.engine.plan import HEAD_NAME, plan_run
 from tl_core.errors import ConfigError
 from tl_core.events import Message, StepProgress
@@ -47,13 +47,13 @@ def _moved(before, model) -> set[str]:
 
 def _spy_optimizer(monkeypatch) -> list:
     made = []
-    real = training.make_optimizer
+    real = optimization.make_optimizer
 
     def spy(prep):
         made.append(real(prep))
         return made[-1]
 
-    monkeypatch.setattr(training, "make_optimizer", spy)
+    monkeypatch.setattr(optimization, "make_optimizer", spy)
     return made
 
 
@@ -151,6 +151,24 @@ def test_adabn_changes_batchnorm_statistics_and_no_weight():
     assert len(prep.x_train) <= training.EVAL_BATCH
     assert torch.allclose(norm.running_mean, h.mean((0, 2, 3)), atol=1e-4)
     assert torch.allclose(norm.running_var, h.var((0, 2, 3), unbiased=True), rtol=1e-3, atol=1e-4)
+
+
+def test_the_loop_calls_each_recipe_that_changes_the_run_as_one_hook():
+    """AdaBN, LP-FT and gradual unfreezing act through hooks; every other setting gives the loop none to call."""
+    from types import SimpleNamespace
+
+    info = backbones.describe("mobilenet_v2")
+
+    def hooks(mode, depth=None, recipe=None, lp_ft=False):
+        plan = plan_run(mode, depth, info, 10, recipe=recipe)
+        prep = SimpleNamespace(plan=plan, config=SimpleNamespace(lp_ft=lp_ft))
+        return [type(h) for h in recipe_hooks.for_run(prep, SimpleNamespace(head_only=plan.head_only))]
+
+    assert hooks("frozen", recipe="adabn") == [recipe_hooks.AdaptBatchNorm]
+    assert hooks("finetune", 5, lp_ft=True) == [recipe_hooks.LinearProbeFirst]
+    assert hooks("finetune", 9, lp_ft=True) == []  # every block frozen: the head is fitted, no probe comes first
+    assert hooks("finetune", 0, recipe="gradual") == [recipe_hooks.GradualUnfreezing]
+    assert hooks("finetune", 0, recipe="discriminative") == hooks("finetune", 5) == hooks("frozen") == []
 
 
 # ---- the settings ---------------------------------------------------------------------------------------------

@@ -119,7 +119,13 @@ def test_depth_k_text_fine_tune_trains_only_the_cached_suffix():
     moved = [k for k in after if k.startswith(("net.encoder.layer.3.", "net.encoder.layer.5.", "head."))
              and not torch.equal(after[k], before[k])]
     assert any(k.startswith("head.") for k in moved) and any(k.startswith("net.encoder.layer.5.") for k in moved)
-    assert 0.0 <= result.summary["test_acc"] <= 1.0
+    # The reported accuracy is what the trained suffix predicts: the confusion matrix's diagonal over all test items.
+    matrix = torch.tensor(result.summary["confusion_matrix"])
+    assert matrix.sum() == result.summary["n_test"] == 15
+    assert result.summary["test_acc"] == pytest.approx(float(matrix.trace()) / 15)
+    # ...of the epoch the selection kept: the best point of the validation curve.
+    best = max(result.history, key=lambda h: (h["val_acc"], -h["val_loss"]))
+    assert (result.summary["selected_epoch"], result.summary["best_val_acc"]) == (best["epoch"], best["val_acc"])
 
 
 def test_cancel_stops_a_cached_text_fine_tune_mid_epoch():

@@ -136,3 +136,27 @@ EventHandler = Callable[[Event], Any]
 
 def event_to_dict(event: Event) -> dict:
     return asdict(event)
+
+
+def emitter(callbacks) -> Callable[[Event], None]:
+    """Every event to every callback. A callback that raises is reported as a Message to the others and
+    removed: a broken chart or a full disk must not take the run down, and RunFinished still reaches the rest."""
+    live = list(callbacks)
+
+    def emit(event: Event) -> None:
+        for cb in list(live):
+            if cb not in live:
+                continue
+            try:
+                cb(event)
+            except Exception as err:  # noqa: BLE001 - any callback bug; the run goes on without that callback
+                live.remove(cb)
+                name = getattr(cb, "__qualname__", type(cb).__name__)
+                note = Message(f"A progress callback ({name}) failed and was removed: {type(err).__name__}: {err}",
+                               level="warning")
+                for other in list(live):
+                    try:
+                        other(note)
+                    except Exception:  # noqa: BLE001 - removed on the next event
+                        pass
+    return emit

@@ -52,7 +52,7 @@ class RunSummary:
     wall_s: float | None = None
     epochs_run: int | None = None
     evaluations: int | None = None
-    epochs_done: int | None = None  # a cancelled run: the epochs it finished
+    epochs_done: int | None = None  # a cancelled run: the last epoch it trained to the end (its curve may end earlier)
 
     @classmethod
     def from_dict(cls, data: dict | RunSummary | None) -> RunSummary:

@@ -1,7 +1,7 @@
 """The shared activation cache: frozen features computed once per machine, not once per run.
 
-Thirty students running feature extraction on the same built-in set used to run the same frozen backbone over the
-same images thirty times. The boundary activations a run caches in memory (training.py) are now also kept on disk,
+Thirty students running feature extraction on the same built-in set would otherwise run the same frozen backbone
+over the same images thirty times. The boundary activations a run caches (tl_core.engine.activations) are kept on disk,
 under `<data folder>/activation-cache/` ($TL_ACTIVATION_CACHE_DIR overrides the folder), where every run, in any
 process or session on this machine, finds them.
 
@@ -13,7 +13,7 @@ and compute dtype, and the torch version. Nothing else can make two runs share a
 
 Bounded: at most $TL_ACTIVATION_CACHE_MB megabytes (default 2048), least recently used entries evicted after each
 write (a hit touches the entry's mtime). 0 MB, or TL_ACTIVATION_CACHE=off, turns the cache off: every run computes
-its activations, exactly as before.
+its activations itself.
 
 Safe with concurrent runs: entries are written to a temporary file in the same folder and renamed into place
 (atomic), and a miss takes an inter-process `fcntl.flock` lock on its keys, then looks again, so thirty identical

@@ -1,10 +1,9 @@
 """What a run will train, decided once, before any model exists.
 
-"Which blocks are frozen and what trains for this mode and depth?" used to be answered in seven places from
-two sources, and two answers disagreed (MobileNetV3's pretrained block `fc` was drawn as the new head because
-of its name). Now one model-free function answers it from the settings and the backbone's description; the
-Model page, the block drawing, the sentences, the Train page and `training.prepare` all read the answer, and
-`prepare` checks that the model it builds agrees.
+"Which blocks are frozen and what trains for this mode and depth?" has one answer: a model-free function of the
+settings and the backbone's description. The Model page, the block drawing, the sentences, the Train page and
+`preparation.prepare` all read it, and `prepare` checks that the model it builds agrees. Answers computed in
+several places drift apart (a pretrained block named `fc`, MobileNetV3's, would pass for the new head).
 
 The new head is always its own entry, after every backbone block: a linear layer from the backbone's pooled
 features to the classes. It is never recognised by a block's name.

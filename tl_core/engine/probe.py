@@ -11,14 +11,15 @@ import warnings
 
 import numpy as np
 
-from tl_core.engine.training import Prepared, _boundary_activations
+from tl_core.engine.activations import boundary_activations
+from tl_core.engine.preparation import Prepared
 
 
 def frozen_features(prep: Prepared, parts=("x_train", "x_val")) -> tuple[np.ndarray, ...]:
     """Pooled features of the pretrained backbone for the given splits (one forward pass each)."""
     depth, prep.depth = prep.depth, prep.model.n_blocks
     try:
-        return tuple(_boundary_activations(prep, getattr(prep, p)).double().cpu().numpy() for p in parts)
+        return tuple(boundary_activations(prep, getattr(prep, p)).double().cpu().numpy() for p in parts)
     finally:
         prep.depth = depth
 

@@ -14,6 +14,10 @@ from tl_core.inputs.archive import DataError
 from tl_core.inputs.images import resize_crop
 
 _BATCH_CHUNK = 256
+#: Skipped items kept in a report; the rest are only counted, so a broken
+#: 100k-row CSV does not produce a 100k-line report.
+MAX_REPORTED_SKIPS = 500
+
 
 @dataclass
 class DataReport:
@@ -120,3 +124,12 @@ def text_dataset(name, classes, labels, texts, notes=(), skipped=()) -> Dataset:
     counts = {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
     report = DataReport(name, "text", counts, list(skipped), None, list(notes))
     return Dataset(name, "text", list(classes), labels, None, list(texts), None, report)
+
+
+def class_sort_key(names):
+    """The order of a loaded set's classes: numeric names sort as numbers (2 before 10); others alphabetically."""
+    try:
+        [float(n) for n in names]
+        return lambda n: (float(n), n)
+    except ValueError:
+        return lambda n: n

@@ -244,7 +244,7 @@ class TransferModel(nn.Module):
         return self.get_head()(self.features(x))
 
     def vision_input(self, images_uint8: torch.Tensor) -> torch.Tensor:
-        """Normalised and channels-last, the memory layout `training.prepare` gives the network."""
+        """Normalised and channels-last, the memory layout `preparation.prepare` gives the network."""
         return self.normalize(images_uint8).contiguous(memory_format=torch.channels_last)
 
     def normalize(self, images_uint8: torch.Tensor) -> torch.Tensor:
