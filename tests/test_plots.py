@@ -638,6 +638,7 @@ def test_missing_configs_skip_what_the_store_already_answered():
     configs = sweep.efficiency_configs(base, max_per_class=30, seeds=2, depth=5)
     assert sorted({c.labels_per_class for c in configs}) == [5, 10, 25]
     assert len(configs) == 3 * 3 * 2 and {c.budget for c in configs} == {None}
+    assert {c.image_size for c in configs} == {sweep.LESSON_IMAGE_SIZE}  # every arm converges: a lesson's size
     done = make_run("f", "frozen", 0.8, lpc=10)
     done["config"] = {**configs[2].to_dict(), "mode": "frozen", "seed": 0, "freeze_depth": None}
     done["config"]["labels_per_class"] = 5

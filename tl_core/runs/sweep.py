@@ -45,15 +45,32 @@ def parse_int_list(text: str | None) -> tuple:
 
 
 #: The labels-per-class values of the data-efficiency lesson ("when does transfer pay?").
-EFFICIENCY_LABELS = (5, 10, 25, 50, 100)
+EFFICIENCY_LABELS = (5, 10, 25, 50)
+#: The lesson's image side: every arm of every cell trains to convergence (400 optimizer steps for each network
+#: that trains), so the grid runs at this size, where it fits a lesson on two CPU cores; the comparison stays
+#: fair, since every arm sees the same pixels.
+LESSON_IMAGE_SIZE = 32
+
+
+def lesson_image_size(base: TrainConfig) -> int | None:
+    """LESSON_IMAGE_SIZE for a vision backbone that accepts it (never more than the page's own size); text and
+    fixed-size backbones keep theirs."""
+    from tl_core.models import backbones
+
+    spec = backbones.get_spec(base.backbone)
+    if spec.family != "vision" or spec.fixed_image_size or base.image_size is None:
+        return base.image_size
+    return min(base.image_size, max(LESSON_IMAGE_SIZE, spec.min_image_size))
 
 
 def efficiency_configs(base: TrainConfig, max_per_class: int, *, seeds: int = 3, depth: int | None = None,
                        labels=EFFICIENCY_LABELS) -> list[TrainConfig]:
-    """Frozen, fine-tuned (at `depth`) and from-scratch runs (the fair baseline: trained to convergence) for every
-    labels-per-class value the data holds, over `seeds` seeds. Each mode gets its own default learning rate."""
+    """Frozen, fine-tuned (at `depth`) and from-scratch runs (each network trained to convergence) for every
+    labels-per-class value the data holds, over `seeds` seeds, at the lesson's image size. Each mode gets its own
+    default learning rate."""
     values = [n for n in labels if n <= max_per_class] or [max_per_class]
-    base = replace(base, lr=None, budget=None, lp_ft=False, recipe=None, surgical_block=None, pretrained=True)
+    base = replace(base, lr=None, budget=None, lp_ft=False, recipe=None, surgical_block=None, pretrained=True,
+                   image_size=lesson_image_size(base))
     return sweep_configs(base, depths=(depth,), labels_per_class=values, seeds=seeds)
 
 
