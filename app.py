@@ -5,11 +5,17 @@ Kept light: torch is imported by the pages that need it, not here. The navigatio
 page has the whole width of a projector (a sidebar took 300 of 1280 pixels and cut the tables off).
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui import session_id, settings, warmup
 
-st.set_page_config(page_title="Transfer Lab", page_icon=":material/science:", layout="wide")
+#: A local image: a Material icon as the page icon makes the browser fetch its glyph from a font CDN on every page
+#: load (an error in a classroom without internet).
+ICON = Path(__file__).resolve().parent / "assets" / "icon.png"
+
+st.set_page_config(page_title="Transfer Lab", page_icon=str(ICON), layout="wide")
 
 owner = session_id.ensure_owner()
 settings.restore_session()  # a refresh or the session URL elsewhere: settings back before any widget is drawn
@@ -32,4 +38,4 @@ st.caption(f"Session `{owner}` — keep this page's URL: it brings back your set
 with body:
     page.run()
 
-warmup.start_warmup()  # after the page is drawn: describe the backbones in the background
+warmup.start_warmup()  # under a plain `streamlit run` (the launcher has started it already): warm in the background

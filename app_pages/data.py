@@ -6,7 +6,7 @@ import streamlit as st
 
 from tl_core.inputs import data
 from tl_core.presentation import plots
-from ui import data_choice, messages, services, settings, uploads
+from ui import data_choice, effective_split, messages, services, settings, uploads, wording
 from ui.data_choice import UPLOAD
 
 st.title("Data")
@@ -21,7 +21,8 @@ def _option_label(name: str) -> str:
         return ":material/upload_file: Upload your own (zip of class folders, or CSV/TSV of texts)"
     b = descriptions[name]
     icon = ":material/image:" if b["kind"] == "image" else ":material/chat:"
-    return f"{icon} {name.split(':', 1)[1]} — {len(b['classes'])} classes, {b['n_items']:,} {b['kind']}s"
+    return (f"{icon} {name.split(':', 1)[1]} — {wording.count(len(b['classes']), 'class', 'classes')}, "
+            f"{wording.count(b['n_items'], b['kind'])}")
 
 
 settings.seed_widget("data_source", valid=lambda v: v in options)
@@ -105,7 +106,7 @@ st.markdown(f"**{len(ds.classes)} classes:** " + ", ".join(f"{c} ({n})" for c, n
 for note in rep.notes:
     st.caption(f":material/info: {note}")
 if rep.skipped:
-    with st.expander(f"{len(rep.skipped)} skipped items and why", expanded=len(rep.skipped) <= 10):
+    with st.expander(f"{wording.count(len(rep.skipped), 'skipped item')} and why", expanded=len(rep.skipped) <= 10):
         st.dataframe(pd.DataFrame(rep.skipped, columns=["item", "reason"]), hide_index=True, width="stretch",
                      key="skipped_table")
 
@@ -157,6 +158,12 @@ else:
     train_counts = np.bincount(ds.labels[split.train], minlength=len(ds.classes))
     val_counts = np.bincount(ds.labels[split.val], minlength=len(ds.classes))
     test_counts = np.bincount(ds.labels[split.test], minlength=len(ds.classes))
+    # What the data allowed, right under each input: validation and test take at most a third of a class.
+    for column, asked, counts in ((c1, data_choice.labels_per_class(), train_counts),
+                                  (c2, int(settings.get("val_per_class")), val_counts),
+                                  (c3, int(settings.get("test_per_class")), test_counts)):
+        if note := effective_split.capped_note(asked, counts):
+            column.caption(note)
     st.markdown(f"**Split: {len(split.train):,} training, {len(split.val):,} validation, {len(split.test):,} test "
                 "items.**")
     st.dataframe(pd.DataFrame({"class": ds.classes, "train": train_counts, "validation": val_counts,

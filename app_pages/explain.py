@@ -8,7 +8,7 @@ from tl_core.config import MODES, Mode
 from tl_core.presentation import attribution_plots, plots
 from tl_core.runs import run_select
 from tl_core.runs.export import run_folder
-from ui import data_choice, messages, picks, services
+from ui import data_choice, effective_split, messages, picks, services
 
 st.title("Explain")
 IMAGES = (
@@ -45,7 +45,14 @@ if not groups:
 def _group_label(i: int) -> str:
     g = groups[i]
     modes = ", ".join(Mode(m).label for m in g.runs)
-    return f"{g.backbone} · seed {g.seed} · {g.val_per_class} validation/class · {modes}"
+    val = effective_split.run_split(next(iter(g.runs.values())))[0] or g.val_per_class
+    return f"{g.backbone} · seed {g.seed} · {val} validation/class · {modes}"
+
+
+def _effective_note(g) -> str:
+    """' (the data gives 10)' when the validation setting was capped by the data."""
+    val = effective_split.run_split(next(iter(g.runs.values())))[0]
+    return f" (the data gives {val})" if val is not None and val != str(g.val_per_class) else ""
 
 
 picks.keep_choice("explain_group", range(len(groups)), 0)
@@ -59,7 +66,8 @@ if group.missing:
     from tl_core.runs.explain import train_command
 
     lines = [f"- **{Mode(m).label}**: on the Data page keep seed {group.seed} and {group.val_per_class} validation "
-             f"items per class, on the Model page choose {group.backbone} and {Mode(m).label}, then train; or "
+             f"items per class{_effective_note(group)}, on the Model page choose {group.backbone} and "
+             f"{Mode(m).label}, then train; or "
              f"`{train_command(reference, m)}`" for m in group.missing]
     st.info("Not trained yet on this split, so not shown:\n" + "\n".join(lines), icon=":material/info:")
 

@@ -8,13 +8,13 @@ from tl_core.runs import demo
 from tl_core.presentation import blocks as blocks_chart, plots, report
 from tl_core.config import MODE_HELP
 from tl_core.records import JobState
-from ui import demo_session, run_config, services, views
+from ui import demo_session, run_config, services, views, warmup
 
 st.title("Transfer Lab")
 
 #: Charts of a running or finished demo share one row at this height, so the status lines, both charts and the
 #: sentence fit a 1280x800 projector without scrolling.
-DEMO_CHART_HEIGHT = 340
+DEMO_CHART_HEIGHT = 320
 
 
 def explain() -> None:
@@ -47,10 +47,24 @@ with intro:
                  f"three ways for {_base.epochs} epochs. Feature extraction takes seconds, so it runs with {_seeds} "
                  "seeds (another split and start each) and shows how much a seed alone moves the result. It goes "
                  "first; then the other two share the processor. Watch which one learns fastest.")
-with button_row:
+
+
+def demo_button() -> bool:
+    """The demo's button, disabled with a caption while the server warms up; True while it still waits."""
+    ready = warmup.is_ready()
     st.button("Run the classroom demo", key="run_demo", type="primary", on_click=demo_session.start_demo,
+              disabled=not ready,
               help="Starts short training runs on this server: three ways, feature extraction over three seeds "
                    "(under a minute on two CPU cores).")
+    if not ready:
+        st.caption(":material/hourglass_top: Getting ready: the server is starting its training workers and "
+                   "loading the demo's model, so that the demo trains the moment you click. The button turns on "
+                   "by itself.")
+    return not ready
+
+
+with button_row:
+    views.live(demo_button, active=not warmup.is_ready(), every=0.5)
     demo_note = demo_session.take_demo_note()
     if demo_note:
         st.info(demo_note)

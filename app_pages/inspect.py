@@ -9,7 +9,7 @@ import streamlit as st
 from tl_core.presentation import inspect_plots, plots
 from tl_core.presentation.inspect_report import item_caption, read_separation, space_titles, two_decimals
 from tl_core.runs import inspection, run_select
-from ui import data_choice, messages, picks, services, session_id
+from ui import data_choice, messages, picks, services, session_id, wording
 
 st.title("Inspect")
 
@@ -46,7 +46,7 @@ ids = list(by_id)
 
 def _label(rid: str) -> str:
     r = by_id[rid]
-    data = str((r.get("config") or {}).get("data") or "?").removeprefix("builtin:").split("@")[0]
+    data = wording.data_label((r.get("config") or {}).get("data"))
     who = "yours" if r["owner"] == owner else "class"
     codes = {f["code"] for f in run_select.health_findings(r)} if r["status"] == "completed" else set()
     flag = "" if not codes else " · at chance" if codes == {"at_chance"} else " · unhealthy"
@@ -188,7 +188,7 @@ def where_it_fails() -> None:
             t, p = cell
             positions = preds.cell(t, p)
             verb = "correctly predicted as" if t == p else "predicted as"
-            st.subheader(f"{len(positions)} {unit} of {preds.classes[t]} {verb} {preds.classes[p]}")
+            st.subheader(f"{wording.count(len(positions), unit[:-1])} of {preds.classes[t]} {verb} {preds.classes[p]}")
             if not len(positions):
                 st.caption("None: this cell is empty.")
             else:
@@ -205,7 +205,8 @@ def where_it_fails() -> None:
         return
     show = wrong[:12]
     rows = [preds.row(int(i)) for i in show]
-    st.caption(f"{len(wrong)} of {len(preds.labels)} test {unit} are wrong ({plots.format_pct(preds.accuracy, 1)} "
+    st.caption(f"{len(wrong)} of {wording.count(len(preds.labels), 'test ' + unit[:-1])} "
+               f"{'is' if len(wrong) == 1 else 'are'} wrong ({plots.format_pct(preds.accuracy, 1)} "
                f"right); the {len(show)} the model was surest about, surest first. Under each: the true class, then "
                "the model's top two probabilities.")
     with st.container(key="inspect_mistakes_box"):

@@ -5,7 +5,7 @@ import streamlit as st
 from tl_core.inputs import data
 from tl_core.presentation import plots
 from tl_core.runs import run_select
-from ui import data_choice, messages, picks, services, session_id
+from ui import data_choice, messages, picks, services, session_id, wording
 
 st.title("Predict")
 
@@ -30,8 +30,7 @@ ids = list(by_id)
 
 
 def _data(r: dict) -> str:
-    name = str((r.get("config") or {}).get("data") or "?")
-    return name.removeprefix("builtin:").split("@")[0]
+    return wording.data_label((r.get("config") or {}).get("data"))
 
 
 def _label(rid: str) -> str:

@@ -12,6 +12,8 @@ st.title("Train")
 
 manager, owner = services.manager(), session_id.owner()
 choice = data_choice.current_data()
+runs = views.session_runs(owner)
+a_run_trains = any(r.job is not None and not r.job.done for r in runs)
 
 # ---- what will run ---------------------------------------------------------------------------------
 problems: list[str] = []
@@ -74,7 +76,11 @@ if cfg is not None and info is not None:
         "Reported": f"test accuracy at the epoch validation picks, and on the test items after a shift: "
                     f"{shifts.SHIFTS[shifts.shift_for(cfg.ood_shift, choice.kind or 'image')]}",
     }
-    st.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows.items()))
+    # While a run trains its curves matter more: the settings fold into one line, so progress and curves fit a
+    # 1280x800 projector without scrolling.
+    summary = (st.expander(f"What will run: {views.describe_config(cfg.to_dict())}") if a_run_trains
+               else st.container())
+    summary.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows.items()))
     if choice.kind and run_config.FAMILY[choice.kind] != info["family"]:
         problems.append(f"{cfg.backbone} is a {info['family']} backbone but the data holds {choice.kind}s.")
     if cfg.mode != "scratch" and cfg.pretrained and info["weights"] == "download":
@@ -98,7 +104,6 @@ if train_runs.start_error():
 
 # ---- this session's runs -------------------------------------------------------------------------------
 st.divider()
-runs = views.session_runs(owner)
 if not runs:
     st.info("No runs yet in this session: press **Start training**.")
 else:

@@ -1,25 +1,25 @@
 """The app as a student meets it: server start, first interactive page, the classroom demo in a real browser.
 
-Starts the app as `make run` does (`python -m ui.launch`: the engine warms up, then the server listens) on a free
-port (its own TL_DATA_DIR) and a headless Debian chromium (launched before the server, so its own start-up is not
-counted), then measures from the server process start:
+Starts the app as `make run` does (`python -m ui.launch`: the server listens at once and warms up in the
+background) on a free port (its own TL_DATA_DIR) and a headless Debian chromium (launched before the server, so its
+own start-up is not counted), then measures from the server process start:
 
   (a) /_stcore/health answers ok;
-  (b) Home's "Run the classroom demo" button is visible and enabled;
+  (b) Home's "Run the classroom demo" button is visible and enabled (it turns on when the warm-up is done);
 
 then clicks the button and measures from the click:
 
   (c) the first point on the demo's learning-curve chart;
   (d) the result sentence ("... over training from scratch") on screen.
 
-Targets on 2 CPU cores: (c) <= 5 s for a click the moment the button appears (the default), <= 3 s with
-`--settle 20` (a server up for 20 s); (d) <= 60 s. (b) is reported: it includes the warm-up, which is what
-makes (c) fast. The demo runs with its default settings unless
-TL_DEMO_EPOCHS / TL_DEMO_LABELS_PER_CLASS / TL_DEMO_VAL_PER_CLASS are set (they are passed to the server).
+Targets on 2 CPU cores: (c) <= 5 s for a click the moment the button turns on (the default), <= 3 s with
+`--settle 20` (a server up for 20 s more); (d) <= 60 s. (b) is reported: it is the warm-up, which is what makes
+(c) fast. The demo runs with its default settings unless TL_DEMO_EPOCHS / TL_DEMO_LABELS_PER_CLASS /
+TL_DEMO_VAL_PER_CLASS are set (they are passed to the server).
 
 Usage: python bench/bench_app_start.py [--settle S] [--baseline] [--timeout 300] [--chromium /usr/bin/chromium]
-With --baseline it first measures a plain `streamlit run app.py` (the server listens at once and warms up in the
-background) and prints the launcher's first-point time as a ratio of it, both measured in one run.
+With --baseline it first measures a plain `streamlit run app.py` (the warm-up starts with the first page instead
+of with the process) and prints the launcher's first-point time as a ratio of it, both measured in one run.
 Exit status 0 when every step happened (targets missed are reported, not fatal), 1 otherwise.
 """
 
@@ -27,35 +27,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ui.server_process import LAUNCHER, PLAIN, AppServer, health_ok  # noqa: E402
+
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TARGETS = {"first_point": 5.0, "first_point_settled": 3.0, "demo": 60.0}
 POINTS_JS = """() => { const g = document.querySelector('.st-key-demo_overlay .js-plotly-plot');
     if (!g || !g.data) return -1;
     return g.data.reduce((n, t) => n + ((t.x && t.x.length) || 0), 0); }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.read().decode().strip() == "ok"
-    except OSError:
-        return False
 
 
 def verdict(value: float | None, target: float | None = None) -> str:
@@ -82,35 +69,25 @@ def engine_timeline(data_dir: Path, click_wall: float) -> str:
     return "; ".join(f"{mode} {after_click(start)}-{after_click(end)} s" for mode, start, end in rows)
 
 
-LAUNCHER = ["-m", "ui.launch"]  # as `make run`: warm up, then listen
-PLAIN = ["-m", "streamlit", "run", "app.py"]  # the baseline: listen at once, warm up in the background
-
-
 def measure(command: list[str], args) -> tuple[dict[str, float | None], str, str]:
     """Start the server with `command`, open Home, click the demo; (figures, result sentence, engine timeline)."""
     from playwright.sync_api import sync_playwright
 
     data_dir = tempfile.mkdtemp(prefix="tl_bench_start_")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log_path = Path(data_dir) / "streamlit.log"
-    env = dict(os.environ, TL_DATA_DIR=data_dir, TOKENIZERS_PARALLELISM="false")
     figures: dict[str, float | None] = {"health": None, "interactive": None, "first_point": None, "demo": None}
     sentence_text, engine_line = "", ""
 
-    with sync_playwright() as pw, open(log_path, "wb") as log:
+    with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, *command, "--server.headless=true", f"--server.port={port}",
-             "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        server = AppServer(Path(data_dir), log_path, command=command)
+        started, url = server.started, server.url
         try:
             while time.perf_counter() - started < args.timeout:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with {proc.returncode}")
-                if healthy(url):
+                if server.proc.poll() is not None:
+                    raise RuntimeError(f"streamlit exited with {server.proc.returncode}")
+                if health_ok(url):
                     figures["health"] = time.perf_counter() - started
                     break
                 time.sleep(0.02)
@@ -143,12 +120,7 @@ def measure(command: list[str], args) -> tuple[dict[str, float | None], str, str
             engine_line = engine_timeline(Path(data_dir), click_wall)
         finally:
             browser.close()
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            server.stop()
     return figures, sentence_text, engine_line
 
 

@@ -1,7 +1,8 @@
 """A class of N students on one server: everyone presses *Start training* at once.
 
 Starts one real server as `make run` does (`python -m ui.launch`, worker-process runner, a fresh TL_DATA_DIR),
-waits until it has been up `--warm-s` seconds (20: the teacher opened it before the lesson), then opens N
+waits until it has been up `--warm-s` seconds (20: the teacher opened it before the lesson) and has warmed up
+(Home's demo button on: the server listens at once and warms up in the background), then opens N
 browser sessions in one headless Debian chromium, each a separate browser context with its own session URL
 (`/train?s=<id>`). Every session's settings are the defaults (feature extraction, mobilenet_v2) on a built-in set
 (`--data`, default builtin:digits), kept on the server the way the Data page keeps a student's pick. All N
@@ -31,7 +32,8 @@ Per N it reports (`--json`: one JSON object per line, one line per N and cache s
 then off (a fresh server each) and prints the off/on ratios of the first-point and last-done times in one run.
 
 Usage: python bench/bench_classroom.py [--sessions 5,10,30] [--json] [--no-cache | --compare-cache]
-       [--data builtin:digits] [--labels-per-class 0] [--image-size 0] [--warm-s 20] [--timeout 1800]
+       [--data builtin:digits] [--labels-per-class 0] [--val-per-class N] [--test-per-class N] [--image-size 0]
+       [--warm-s 20] [--timeout 1800]
 Exit status 0 when every N had every run completed, none lost and no cross-talk; 1 otherwise.
 """
 
@@ -42,6 +44,7 @@ import contextlib
 import importlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -53,23 +56,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ui.server_process import AppServer  # noqa: E402
 
-def _browser_test_helpers():
-    """tests/e2e/conftest.py (the real-server and chromium helpers of the browser tests), loaded by its path under
-    its own name: inside pytest another module already answers to `conftest`."""
-    import importlib.util
-
-    name = "tl_e2e_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "e2e" / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+#: Headless Debian chromium on a closed network: its own background connections off (they fail there and get
+#: page connections refused with them).
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 800}  # a classroom projector
 
 
-_e2e = _browser_test_helpers()
-CHROMIUM_ARGS, VIEWPORT, Server, require_chromium = _e2e.CHROMIUM_ARGS, _e2e.VIEWPORT, _e2e.Server, _e2e.require_chromium
+def chromium_path() -> str:
+    """The system chromium ($TL_CHROMIUM, /usr/bin/chromium or on PATH); exits with a clear message without one."""
+    path = os.environ.get("TL_CHROMIUM") or "/usr/bin/chromium"
+    found = path if os.path.exists(path) else shutil.which("chromium")
+    if not found:
+        raise SystemExit(f"chromium not found at {path} (apt-get install -y chromium, or set TL_CHROMIUM)")
+    return found
+
+
+def server_env(data_dir: Path, cache: bool) -> dict[str, str]:
+    """A class's server: worker processes on this machine, the activation cache in its own data folder (the
+    forward-pass counter then counts this class only), or no cache at all."""
+    env = {"TL_RUNNER": "local", "TL_ACTIVATION_CACHE_DIR": str(data_dir / "activation-cache")}
+    if not cache:
+        env["TL_ACTIVATION_CACHE_MB"] = "0"
+    return env
+
 
 from tl_core.runs.sessions import SessionStore  # noqa: E402
 from tl_core.runs.store import RunStore  # noqa: E402
@@ -300,11 +312,29 @@ def open_students(browser, url: str, sessions: SessionStore, n: int, settings: d
     return students
 
 
-def run_class(browser, server: Server, data_dir: Path, n: int, *, settings: dict, cache: bool,
+def wait_until_warm(browser, url: str, timeout_s: float = 300.0) -> float:
+    """Seconds until Home's demo button turned on: the server has warmed up (run workers ready, the demo's data
+    and weights loaded), as a teacher who opened the app before the lesson sees it."""
+    from playwright.sync_api import expect
+
+    start = time.monotonic()
+    ctx = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = ctx.new_page()
+        page.goto(f"{url}/", timeout=timeout_s * 1000)
+        button = page.locator(".st-key-run_demo").get_by_role("button", name="Run the classroom demo")
+        expect(button).to_be_enabled(timeout=timeout_s * 1000)
+    finally:
+        ctx.close()
+    return time.monotonic() - start
+
+
+def run_class(browser, server: AppServer, data_dir: Path, n: int, *, settings: dict, cache: bool,
               timeout: float = 1800.0, log=print) -> ClassResult:
     """Open N sessions on `server`, click Start in all of them at once, follow every page until its run ended."""
     sessions = SessionStore(data_dir / "sessions")
     store = RunStore(data_dir / "runs.sqlite")
+    log(f"  server warm (Home's demo button on) after {wait_until_warm(browser, server.url):.0f} s more")
     t0 = time.monotonic()
     students = open_students(browser, server.url, sessions, n, settings)
     log(f"  {n} sessions open on the Train page in {time.monotonic() - t0:.0f} s")
@@ -386,8 +416,7 @@ def run_class(browser, server: Server, data_dir: Path, n: int, *, settings: dict
 def class_server(cache: bool, *, warm_s: float, log=print):
     """A fresh server (its own data folder), up for `warm_s` seconds; yields (server, data_dir)."""
     data_dir = Path(tempfile.mkdtemp(prefix="tl_classroom_"))
-    env = {} if cache else {"TL_ACTIVATION_CACHE_MB": "0"}
-    server = Server(data_dir, data_dir / "streamlit.log", env=env)
+    server = AppServer(data_dir, data_dir / "streamlit.log", env=server_env(data_dir, cache))
     try:
         healthy = server.wait_healthy(timeout=300)
         log(f"  server healthy {healthy:.1f} s after start (cache {'on' if cache else 'off'}); "
@@ -430,14 +459,23 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--compare-cache", action="store_true", help="each N with the cache on, then off; ratios")
     ap.add_argument("--data", default="builtin:digits", help="the built-in set every student trains on")
     ap.add_argument("--labels-per-class", type=int, default=0, help="0: all (the default setting)")
+    ap.add_argument("--val-per-class", type=int, default=None,
+                    help="validation images per class (default: the setting's)")
+    ap.add_argument("--test-per-class", type=int, default=None, help="test images per class (default: the setting's)")
     ap.add_argument("--image-size", type=int, default=0, help="0: auto (the default setting, 64 px on built-ins)")
     ap.add_argument("--warm-s", type=float, default=WARM_S, help="seconds the server is up before the clicks")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds allowed for one class's runs")
     args = ap.parse_args(argv)
-    sizes = [int(x) for x in args.sessions.split(",") if x.strip()]
+    try:
+        sizes = [int(x) for x in args.sessions.split(",") if x.strip()]
+    except ValueError:
+        ap.error(f"--sessions takes class sizes separated by commas, e.g. 5,10,30 (got {args.sessions!r})")
+    if not sizes or min(sizes) < 1:
+        ap.error("--sessions needs at least one class size of 1 or more")
     settings = {"data_source": args.data, "labels_per_class": args.labels_per_class}
-    if args.image_size:
-        settings["image_size"] = args.image_size
+    for key in ("val_per_class", "test_per_class", "image_size"):
+        if getattr(args, key):
+            settings[key] = getattr(args, key)
     log = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else print
     caches = [True, False] if args.compare_cache else [not args.no_cache]
 
@@ -445,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ok = True
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
         try:
             for n in sizes:
                 results = {}

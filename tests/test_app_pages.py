@@ -87,6 +87,22 @@ def test_home_draws_what_each_demo_run_trains():
     assert "all 9 blocks train from random weights" in diagram_title()
 
 
+def test_the_demo_button_waits_for_the_warm_up_and_turns_on_by_itself(monkeypatch):
+    """A fresh server draws Home at once; the demo button says it is getting ready until the warm-up is done."""
+    from ui import warmup
+
+    monkeypatch.setattr(warmup, "is_ready", lambda: False)
+    at = new_app()
+    button = at.button(key="run_demo")
+    assert button.disabled and button.label == "Run the classroom demo"
+    assert "Getting ready" in texts(at)
+
+    monkeypatch.setattr(warmup, "is_ready", lambda: True)
+    at.run()  # what the button's polling fragment does once the warm-up is done
+    assert not at.button(key="run_demo").disabled
+    assert "Getting ready" not in texts(at)
+
+
 def test_no_legacy_pages_folder():
     """A folder named pages/ beside app.py switches Streamlit to its old multipage mode for the whole server
     whenever the first visitor opens a deep link (/train): that run skips app.py and st.navigation.
@@ -408,3 +424,91 @@ def test_the_sweeps_seed_count_is_kept_across_pages_but_not_across_a_refresh():
     assert at.number_input(key="efficiency_seeds").value == 2
     assert "efficiency_seeds" not in services.sessions().load(owner).settings
     assert go(new_app(s=owner), "compare").number_input(key="efficiency_seeds").value == 3
+
+
+def test_a_ranking_error_goes_when_the_settings_it_ran_with_change(monkeypatch):
+    """The error speaks for the settings the ranking ran with: another mode (or recipe) clears it."""
+    import time
+
+    from tl_core.engine import ranking as engine_ranking
+    from tl_core.errors import UserError
+
+    def refuse(config, **_):
+        raise UserError(f"cannot rank in {config.mode} mode here")
+
+    monkeypatch.setattr(engine_ranking, "rank_backbones", refuse)
+    at = go(new_app(), "model")
+    at.button(key="rank_start").click().run()
+    deadline = time.monotonic() + 30
+    while not any("The ranking failed" in e.value for e in at.error) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        at.run()
+    mode = at.radio(key="mode").value
+    assert any(f"cannot rank in {mode} mode here" in e.value for e in at.error), [e.value for e in at.error]
+
+    other = "finetune" if mode != "finetune" else "frozen"
+    at.radio(key="mode").set_value(other).run()
+    assert not any("The ranking failed" in e.value for e in at.error), [e.value for e in at.error]
+    assert "The last ranking failed with other settings" in texts(at)
+
+    at.radio(key="mode").set_value(mode).run()  # the settings it failed with: its error is theirs again
+    assert any("The ranking failed" in e.value for e in at.error)
+
+
+def test_the_data_page_names_the_split_the_data_allows_at_its_inputs():
+    """Validation and test take at most a third of a class: the inputs say what that leaves, not only the table."""
+    at = go(new_app(), "data")
+    at.number_input(key="val_per_class").set_value(5000).run()
+    at.number_input(key="test_per_class").set_value(5000).run()
+    split = next(df.value for df in at.dataframe if "validation" in df.value.columns)
+    capped_val = "–".join(dict.fromkeys(str(v) for v in (split["validation"].min(), split["validation"].max())))
+    capped_test = "–".join(dict.fromkeys(str(v) for v in (split["test"].min(), split["test"].max())))
+    captions = [c.value for c in at.caption]
+    assert f"capped at {capped_val} by the data" in captions, captions
+    assert f"capped at {capped_test} by the data" in captions, captions
+
+    at.number_input(key="val_per_class").set_value(1).run()  # as asked: no note
+    assert not any(c.value.startswith("capped at 1 ") for c in at.caption)
+
+
+def _stored_run(store, run_id: str, owner: str, *, data: str, val_acc: float, labels: int | None, mode: str = "frozen",
+                status: str = "completed") -> None:
+    """A finished run in the store as the engine records one (3 classes, 10 validation and test items each)."""
+    config = {"data": data, "backbone": "mobilenet_v2", "mode": mode, "labels_per_class": labels, "seed": 0,
+              "val_per_class": 20, "test_per_class": 50, "epochs": 1,
+              "freeze_depth": None if mode != "finetune" else 2}
+    store.create_run(run_id, config, owner=owner, device="cpu")
+    store.add_epoch(run_id, {"epoch": 1, "train_loss": 1.0, "val_loss": 1.0, "train_acc": val_acc, "val_acc": val_acc,
+                            "seconds": 1.0})
+    summary = {} if status != "completed" else {
+        "test_acc": val_acc, "best_val_acc": val_acc, "final_val_acc": val_acc, "wall_s": 1.5, "health": [],
+        "classes": ["a", "b", "c"], "n_train": 30, "n_val": 30, "n_test": 30, "selected_epoch": 1}
+    store.finish(run_id, status, summary)
+
+
+def test_compare_names_uploads_and_empty_cells_as_a_class_reads_them():
+    from ui import services
+
+    at = new_app()
+    owner = at.session_state["owner"]
+    store = services.store()
+    upload = "upload:digits_upload.zip@eb9045a1"
+    _stored_run(store, "cmpa1", owner, data=upload, val_acc=0.8, labels=None)
+    _stored_run(store, "cmpa2", owner, data=upload, val_acc=0.0, labels=5, status="cancelled")
+    go(at, "compare")
+    table = at.dataframe[0].value
+    rows = {r["run"]: r for r in table.to_dict("records")}
+    assert rows["cmpa1"]["data"] == "your upload digits_upload.zip"
+    assert rows["cmpa1"]["labels/class"] == "all" and rows["cmpa1"]["k"] == "\u2013"
+    assert rows["cmpa2"]["test acc"] == "\u2013" and rows["cmpa1"]["test acc"] == "80.0%"
+    assert "None" not in table.astype(str).to_string()
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert config["data"]["width"] >= 7 * len("your upload digits_upload.zip")  # the whole name, not cut
+    assert sum(config[c]["width"] for c in table.columns) <= 1120
+
+    shown = "\n".join([texts(at), *(str(o) for box in [*at.selectbox, *at.multiselect] for o in box.options)])
+    assert "upload:" not in shown and "@eb9045a1" not in shown, shown
+    assert at.selectbox(key="gap_group").options == ["your upload digits_upload.zip · mobilenet_v2"]
+    assert "your upload digits_upload.zip" in at.selectbox(key="compare_data").options
+    assert ("Scored on 10 validation (asked 20, capped by the data) and 10 test (asked 50, capped by the data) "
+            "items per class.") in texts(at)

@@ -225,7 +225,12 @@ def test_compare_lists_and_deletes():
 
 
 def test_classroom_demo():
+    from ui import warmup
+
     at = new_app()
+    assert warmup.wait_ready(600), "the warm-up never ended"
+    at.run()  # the button is on once the warm-up is done
+    assert not at.button(key="run_demo").disabled
     at.button(key="run_demo").click().run()
     at.button(key="run_demo").click().run()  # a second click while it runs starts nothing
     assert "already running" in texts(at)

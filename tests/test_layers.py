@@ -148,3 +148,24 @@ def test_no_import_cycles_between_modules():
     done = set()
     for m in sorted(modules):
         visit(m, [], done)
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The first part of every module `path` imports (`bench.shapes` -> `bench`); relative imports as `.`."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            found.add("." if node.level else (node.module or "").split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+    return found
+
+
+def test_tests_and_benchmarks_never_import_each_other():
+    """Both use the app through ui/ (ui/server_process.py starts a real server); a test runs a benchmark as a
+    process and reads its --json output, so either side can change without breaking the other."""
+    wrong = [f"{p.relative_to(ROOT)} imports bench" for p in _sources(ROOT / "tests")
+             if "bench" in _top_level_imports(p)]
+    wrong += [f"{p.relative_to(ROOT)} imports tests" for p in _sources(ROOT / "bench")
+              if {"tests", "conftest"} & _top_level_imports(p)]
+    assert not wrong, "\n".join(wrong)

@@ -39,3 +39,110 @@ def test_a_page_polls_a_queued_run_less_often_the_further_back_it_waits():
     assert views.poll_every(JobState.RUNNING) == views.poll_every(JobState.PREPARING) == 0.5
     assert views.poll_every(JobState.QUEUED, 1) == 1.0  # next in line: its start shows within a second
     assert views.poll_every(JobState.QUEUED, 9) == 3.0  # far back: only its place in the queue changes
+
+
+def _draw_result(findings) -> None:
+    """An AppTest script: one finished run's result, with these health findings (None: a run stored before the
+    check existed)."""
+    from ui import views as shown
+
+    summary = {"test_acc": 0.9, "best_val_acc": 0.9, "n_test": 4, "confusion_matrix": [[2, 0], [0, 2]],
+               "classes": ["a", "b"], "wall_s": 1.0}
+    if findings is not None:
+        summary["health"] = findings
+    shown.render_result({"run_id": "abc", "status": "completed", "config": {"mode": "frozen"}, "summary": summary},
+                        key="t")
+
+
+def _result_texts(findings) -> tuple[list[str], list[str]]:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_draw_result, args=(findings,), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return [c.value for c in at.caption], [w.value for w in at.warning]
+
+
+def test_a_healthy_run_says_so_in_one_line():
+    captions, warnings = _result_texts([])
+    assert views.HEALTHY_TEXT in captions and not warnings
+    assert views.HEALTHY_TEXT.startswith("Health: ok")
+
+
+def test_an_unhealthy_run_shows_its_finding_and_no_ok_line():
+    finding = {"code": "one_class", "message": "90% predicted as one class", "advice": "train longer"}
+    captions, warnings = _result_texts([finding])
+    assert views.HEALTHY_TEXT not in captions
+    assert any("90% predicted as one class" in w for w in warnings)
+
+
+def test_a_run_stored_before_the_health_check_has_no_health_line():
+    captions, _ = _result_texts(None)
+    assert views.HEALTHY_TEXT not in captions
+
+
+def test_a_capped_split_says_so_under_its_input():
+    from ui import effective_split
+
+    assert effective_split.capped_note(20, [10, 10, 10]) == "capped at 10 by the data"
+    assert effective_split.capped_note(20, [20, 7, 20]) == "capped at 7–20 by the data"
+    assert effective_split.capped_note(10, [10, 10]) == ""  # as asked: nothing to say
+    assert effective_split.capped_note(None, [50, 50]) == "all: 50 per class"
+    assert effective_split.capped_note(5, []) == ""
+
+
+def test_a_runs_split_is_named_by_what_it_was_scored_on():
+    from ui import effective_split
+
+    def run(n_val, n_test, val=20, test=50):
+        return {"config": {"val_per_class": val, "test_per_class": test},
+                "summary": {"classes": ["a", "b", "c"], "n_val": n_val, "n_test": n_test}}
+
+    assert effective_split.run_split(run(30, 30)) == ("10", "10")
+    assert effective_split.split_words([run(30, 30)]) == ("10 validation (asked 20, capped by the data) and 10 test "
+                                                         "(asked 50, capped by the data) items per class")
+    assert effective_split.split_words([run(60, 150)]) == "20 validation and 50 test items per class"
+    assert effective_split.split_words([run(60, 150), run(60, 150)]) == "20 validation and 50 test items per class"
+    assert effective_split.mean_per_class(29, 3) == "≈9.7"
+    assert effective_split.split_words([{"config": {}, "summary": {}}]) == ""  # nothing recorded: nothing said
+
+
+def test_counts_take_the_plural_only_when_they_need_it():
+    from ui.wording import count
+
+    assert count(1, "image") == "1 image"
+    assert count(2, "image") == "2 images" and count(0, "image") == "0 images"
+    assert count(1, "class", "classes") == "1 class" and count(3, "class", "classes") == "3 classes"
+    assert count(1797, "image") == "1,797 images"
+
+
+def test_data_sets_are_named_as_a_class_knows_them():
+    from ui.wording import data_label
+
+    assert data_label("upload:digits_upload.zip@eb9045a1") == "your upload digits_upload.zip"
+    assert data_label("upload:my@file.csv@eb9045a1") == "your upload my@file.csv"
+    assert data_label("builtin:digits") == "digits"
+    assert data_label(None) == "?" and data_label("") == "?"
+    assert "upload:" not in views.describe_config({"data": "upload:pets.zip@1a2b3c4d", "mode": "frozen"})
+
+
+def test_an_empty_table_cell_reads_as_an_en_dash():
+    import pandas as pd
+    import streamlit as st
+
+    from ui.table_cells import EMPTY, cell_text, dash_missing, text_width
+
+    assert EMPTY == "\u2013"
+    assert cell_text(None) == cell_text(float("nan")) == cell_text(pd.NA) == cell_text("") == EMPTY
+    assert cell_text(42.54, "%.1f%%") == "42.5%" and cell_text(3) == "3"
+    table = pd.DataFrame({"acc": [42.5, None], "k": pd.Series([3, None], dtype="Int64"),
+                          "labels": pd.Series([None, 5], dtype="Int64"), "name": ["a", "b"]})
+    config = {"acc": st.column_config.NumberColumn("test acc", format="%.1f%%", width=70),
+              "k": st.column_config.NumberColumn(width=35)}
+    shown, columns = dash_missing(table, config, empty={"labels": "all"})
+    assert list(shown["acc"]) == ["42.5%", EMPTY] and list(shown["k"]) == ["3", EMPTY]
+    assert list(shown["labels"]) == ["all", "5"] and list(shown["name"]) == ["a", "b"]  # complete: untouched
+    assert columns["acc"]["type_config"] == {"type": "text"} and columns["acc"]["label"] == "test acc"
+    assert columns["acc"]["width"] == 70 and columns["acc"]["alignment"] == "right"
+    assert "None" not in shown.to_string()
+    assert text_width(["your upload digits_upload.zip"]) >= 7 * len("your upload digits_upload.zip")
+    assert text_width(["a"], least=80) == 80

@@ -14,6 +14,7 @@ from ui.data_choice import current_data, load_choice_dataset
 from ui.run_config import build_config, freeze_depth
 from ui.services import describe, manager, store
 from ui.session_id import owner
+from ui.wording import count, data_label
 
 LABEL = "efficiency"
 NOTE = "efficiency"  # what the last click on the sweep's button did
@@ -59,8 +60,9 @@ def _start() -> None:
     choice = current_data()
     for config in todo:
         manager().submit(config, owner=owner(), dataset=choice.dataset, label=LABEL)
-    messages.leave_note(NOTE, f"{len(todo)} runs queued; {len(configs) - len(todo)} of {len(configs)} were already "
-                              "in the run store." if todo else "Every run of this sweep is already in the run store.")
+    messages.leave_note(NOTE, f"{count(len(todo), 'run')} queued; {len(configs) - len(todo)} of "
+                              f"{count(len(configs), 'run')} were already in the run store." if todo
+                              else "Every run of this sweep is already in the run store.")
 
 
 def _cancel() -> None:
@@ -80,9 +82,9 @@ def render() -> None:
     base = configs[0]
     lpcs = sorted({c.labels_per_class for c in configs})
     todo = sweep.missing(configs, runs)
-    st.caption(f"{base.data} · {base.backbone} · labels per class {', '.join(map(str, lpcs))} · "
+    st.caption(f"{data_label(base.data)} · {base.backbone} · labels per class {', '.join(map(str, lpcs))} · "
                f"fine-tuning at k={next(c.freeze_depth for c in configs if c.mode == 'finetune')} · "
-               f"{len(configs) - len(todo)} of {len(configs)} runs done")
+               f"{len(configs) - len(todo)} of {count(len(configs), 'run')} done")
     jobs = _jobs()
     active = any(not j.done for j in jobs)
     c1, c2 = st.columns([1, 4])
@@ -99,7 +101,7 @@ def render() -> None:
         running = [j for j in mine if not j.done]
         if running:
             done = sum(j.done for j in mine)
-            st.progress(done / len(mine), text=f"{done} of {len(mine)} runs done · now: "
+            st.progress(done / len(mine), text=f"{done} of {count(len(mine), 'run')} done · now: "
                                                f"{views.describe_config(running[0].config.to_dict())} · "
                                                f"{views.progress_text(running[0])}")
         fresh = store().list_runs(dataset=base.data, backbone=base.backbone)

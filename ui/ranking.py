@@ -19,6 +19,8 @@ from ui.data_choice import current_data
 from ui.run_config import build_config
 from ui.services import at_exit, manager, store
 from ui.session_id import owner
+from ui.table_cells import dash_missing
+from ui.wording import count, data_label
 
 CHECK_LABEL = "rank_check"  # the job manager's label of the runs that check a ranking
 NOTE = (
@@ -47,6 +49,12 @@ def _key(config, include_random: bool, per_class: int) -> str:
     fields = ("data", "labels_per_class", "val_per_class", "test_per_class", "seed", "image_size", "max_length",
               "text_column", "label_column")
     return json.dumps({**{f: c[f] for f in fields}, "include_random": include_random, "per_class": per_class})
+
+
+def failed_elsewhere(job: RankJob | None, config) -> bool:
+    """Whether `job` failed with settings other than `config`'s: its error speaks for the settings it ran with
+    (a recipe or a mode among them, which the ranking's key leaves out), so it is not shown for these."""
+    return job is not None and job.state == "failed" and job.config.to_dict() != config.to_dict()
 
 
 def _init(pretrained: bool) -> str:
@@ -96,7 +104,7 @@ def score_table(rows: list[dict], measured: dict | None = None) -> pd.DataFrame:
 
 def _show_table(table: pd.DataFrame, mode: str | None) -> None:
     measured_by = Mode(mode).label.lower() if mode else "feature extraction"
-    st.dataframe(table, hide_index=True, width="stretch", key="rank_table", column_config={
+    table, columns = dash_missing(table, {
         "#": st.column_config.NumberColumn(width=35),
         "LogME": st.column_config.NumberColumn(format="%.3f", help="LogME (You et al. 2021): higher ranks higher"),
         "H-score": st.column_config.NumberColumn(format="%.2f", help="regularised H-score (Ibrahim et al. 2022): "
@@ -106,6 +114,7 @@ def _show_table(table: pd.DataFrame, mode: str | None) -> None:
                                                   f"{measured_by} runs with these settings (over seeds)"),
         "runs": st.column_config.NumberColumn(width=45, help="healthy runs averaged in the test accuracy"),
     })
+    st.dataframe(table, hide_index=True, width="stretch", key="rank_table", column_config=columns)
 
 
 def _progress_text(job: RankJob) -> str:
@@ -113,7 +122,7 @@ def _progress_text(job: RankJob) -> str:
         return "queued: another ranking runs first"
     if not job.total:
         return job.messages[-1] if job.messages else "loading the data…"
-    part = f" · {job.done_items} of {job.items} items" if job.items and len(job.scored) < job.index else ""
+    part = f" · {job.done_items} of {count(job.items, 'item')}" if job.items and len(job.scored) < job.index else ""
     return f"backbone {min(job.index, job.total)} of {job.total}: {job.current}{part}"
 
 
@@ -124,7 +133,7 @@ def _agreement_text(check: dict) -> tuple[bool, str]:
                        f"these settings, the rank correlation between the scores and their measured test accuracy "
                        f"shows here ({n} so far).")
     label = Mode(check["mode"]).label.lower()
-    return True, (f"Kendall's tau between LogME and the measured {label} test accuracy over {n} backbones: "
+    return True, (f"Kendall's tau between LogME and the measured {label} test accuracy over {count(n, 'backbone')}: "
                   f"**{tau:+.2f}**" + (f" (H-score: {h:+.2f})" if h is not None else "") +
                   ". +1: the scores ordered the backbones exactly as training did; 0: no better than chance; "
                   "−1: reversed.")
@@ -161,12 +170,16 @@ def _render() -> None:
     key = _key(config, include_random, per_class)
     jobs = rank_jobs()
     job = jobs.latest(owner(), key)
+    stale = failed_elsewhere(job, config)
+    if stale:
+        job = None
     ranking_active = job is not None and not job.done
     c3.button("Rank backbones", key="rank_start", type="primary", disabled=ranking_active, on_click=_start,
               args=(config, choice.dataset, include_random, per_class, key),
               help="Scores every backbone whose weights are on this machine, in the background.")
     if job is None:
-        st.caption(f"Nothing ranked yet on {choice.label} with these settings.")
+        st.caption(f"The last ranking failed with other settings: press *Rank backbones* to rank with these."
+                   if stale else f"Nothing ranked yet on {choice.label} with these settings.")
         return
     checks_active = any(not j.done for j in _check_jobs())
 
@@ -189,7 +202,8 @@ def _render() -> None:
         measured = {(m["name"], m["pretrained"]): m for m in check["backbones"]}
         rows = [s.to_dict() for s in ranking.scores]
         status = "cancelled: the backbones scored before it" if snap.state == "cancelled" else "ranked"
-        st.caption(f"{ranking.data} · {len(rows)} backbones {status} on {ranking.items} training items in "
+        st.caption(f"{data_label(ranking.data)} · {count(len(rows), 'backbone')} {status} on "
+                   f"{count(ranking.items, 'training item')} in "
                    f"{views.fmt_seconds(ranking.seconds)}"
                    + (f" · not scored (weights not on this machine): {', '.join(ranking.skipped)}"
                       if ranking.skipped else ""))

@@ -21,6 +21,7 @@ from tl_core.records import JobState, RunSummary, config_of, summary_of
 from tl_core.runs.jobs import Job
 
 from ui.services import manager, store
+from ui.wording import data_label
 
 #: Seconds between two looks at a running job: a curve point can arrive on every look.
 POLL_S = 0.5
@@ -94,7 +95,7 @@ def describe_config(cfg: dict) -> str:
     if cfg.get("recipe") and cfg.get("recipe") != "lp-ft":
         mode += f", {recipe_text(cfg['recipe'])}"
     lpc = cfg.get("labels_per_class")
-    return (f"{cfg.get('data')} · {cfg.get('backbone')} · {mode} · "
+    return (f"{data_label(cfg.get('data'))} · {cfg.get('backbone')} · {mode} · "
             f"{'all' if lpc is None else lpc} labels/class · {cfg.get('epochs')} epochs")
 
 
@@ -106,9 +107,19 @@ def recipe_text(name: str) -> str:
     return recipe.label if recipe else name
 
 
+#: A healthy run's line: which checks it passed (tl_core.engine.health).
+HEALTHY_TEXT = "Health: ok — no finding (no collapse to one class, no accuracy at chance, no diverged or flat loss)"
+
+
 def render_health(summary: RunSummary) -> None:
-    """Each finding as a warning: an unhealthy run is not a result, and the page says so before its numbers."""
-    for finding in summary.get("health") or []:
+    """Each finding as a warning: an unhealthy run is not a result, and the page says so before its numbers. A
+    healthy run says so too, in one line, so a class sees the check ran (runs stored before it have no line)."""
+    findings = summary.get("health")
+    if findings is None:
+        return
+    if not findings:
+        st.caption(HEALTHY_TEXT, help="The same check as the health column on Compare.")
+    for finding in findings:
         st.warning(f"**Not a result:** {finding['message']}. {finding['advice'].capitalize()}.",
                    icon=":material/health_and_safety:")
 
@@ -193,14 +204,15 @@ def render_job(job: Job, key: str, *, cancel_key: str | None = "cancel_run") -> 
         st.error(job.error or "the run failed")
     elif job.state == "cancelled":
         st.warning(text)
-    else:
+    elif job.done or not cancel_key:
         st.progress(progress_value(job), text=text)
-    if not job.done and cancel_key:
-        st.button("Cancel", key=cancel_key, on_click=manager().cancel, args=(job.job_id,),
-                  help="Stops the run within one batch; what it learned so far is kept in the curves.")
-    if not job.done:  # progress notes ("Measuring which blocks…") describe work in hand, not a finished run
-        for msg in job.messages[-2:]:
-            st.caption(msg)
+    else:  # one row, so the live curves start high enough to be seen on a projector
+        bar, stop = st.columns([6, 1], vertical_alignment="bottom")
+        bar.progress(progress_value(job), text=text)
+        stop.button("Cancel", key=cancel_key, on_click=manager().cancel, args=(job.job_id,), width="stretch",
+                    help="Stops the run within one batch; what it learned so far is kept in the curves.")
+    if not job.done and job.messages:  # progress notes ("Measuring which blocks…"): work in hand, not a result
+        st.caption(" · ".join(job.messages[-2:]))
     if job.state in ("running", "completed", "cancelled") and job.epochs:
         chart(plots.learning_curves, job.history, cfg.get("mode"), key=f"{key}_curves")
     if job.state == "completed":

@@ -26,6 +26,8 @@ from playwright.sync_api import Page, expect
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from ui.server_process import STARTUP_TIMEOUT_S
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,7 +293,9 @@ def test_home_classroom_demo(new_context, app_url, capsys):
     open_app(page, app_url)
     expect(page.locator("h1").filter(has_text="Transfer Lab")).to_be_visible()
     button = page.locator(".st-key-run_demo").get_by_role("button", name="Run the classroom demo")
-    expect(button).to_be_enabled()
+    expect(button).to_be_visible()  # the page answers at once; the button turns on when the server is warm
+    expect(button).to_be_enabled(timeout=STARTUP_TIMEOUT_S * 1000)
+    expect(page.get_by_text("Getting ready")).to_have_count(0)
 
     click = time.perf_counter()
     button.click()
@@ -409,7 +413,8 @@ def test_refresh_and_second_tab_keep_upload_and_settings(new_context, app_url):
     start_training(other)  # and Start trains exactly that
     run_id = wait_completed(other, 3)
     header = other.get_by_text(re.compile(rf"Run {run_id} —")).first.inner_text()
-    assert "upload:shapes.zip@" in header and "Fine-tune (k=" in header and "4 labels/class · 3 epochs" in header, header
+    assert "your upload shapes.zip" in header and "upload:" not in header, header
+    assert "Fine-tune (k=" in header and "4 labels/class · 3 epochs" in header, header
 
 
 # ---- 3. Model: the freeze-depth slider moves the trainable-parameter count -------------------------------------
@@ -510,6 +515,13 @@ def test_train_run_and_cancel(new_context, app_url, shared):
     progress = page.locator('[data-testid="stProgress"]').first
     # from scratch trains to convergence by default: at least 400 steps, so more epochs than the 40 set
     expect(progress).to_contain_text(re.compile(r"epoch \d+/\d+"), timeout=RUN_TIMEOUT_MS)
+    # While it trains the page is compact: the settings fold into one line, so the live curves start on a
+    # projector's screen (1280x800) without scrolling.
+    expect(page.locator('[data-testid="stExpander"]').filter(has_text="What will run:")).to_be_visible()
+    curves = chart(page, "train_curves")
+    expect(curves).to_be_visible()
+    box = curves.bounding_box()
+    assert box is not None and box["y"] < VIEWPORT["height"] - 100, f"the live curves start at {box} at 1280x800"
     cancel = page.locator(".st-key-cancel_run").get_by_role("button", name="Cancel")
     cancel.click()
     expect(page.get_by_text(re.compile(r"cancelled after \d+ of \d+ epochs"))).to_be_visible(timeout=60_000)
