@@ -24,7 +24,7 @@ $(RAY_STAMP): $(STAMP) requirements-ray.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-ray.txt
 	touch $(RAY_STAMP)
 
-run: setup  # ui/launch.py warms the engine up before the server listens, then runs app.py
+run: setup  # ui/launch.py serves app.py at once and warms the engine up beside it
 	$(BIN)/python -m ui.launch --server.port $(PORT)
 
 test: setup setup-ray  # the slowest tests are listed at the end (--durations)

@@ -55,14 +55,22 @@ def test_rank_table_is_sorted_and_random_init_ranks_below_pretrained():
     assert not at.exception
     poll(at, ranked, timeout=240)
     table = rank_table(at)
-    assert list(table["#"]) == [1, 2, 3, 4]
+    from tl_core.engine.ranking import available
+
+    bundled = set(available("vision")[0])  # every vision backbone whose weights this machine has
+    n = 2 * len(bundled)  # each with its random-init copy
+    assert list(table["#"]) == list(range(1, n + 1))
     assert list(table["LogME"]) == sorted(table["LogME"], reverse=True)
-    assert list(table["weights"]) == ["pretrained"] * 2 + ["random init"] * 2
+    assert set(table["backbone"]) == bundled and list(table["weights"]).count("random init") == len(bundled)
+    # At 32 px the ImageNet features of MobileNetV2 and EfficientNet-Lite0 beat their random-init copies; the
+    # Lite1/Lite2 networks, made for 240-260 px, are not asserted at this size.
+    for name in ("mobilenet_v2", "efficientnet_lite0"):
+        rows = table[table["backbone"] == name]
+        assert rows[rows["weights"] == "pretrained"]["#"].item() < rows[rows["weights"] == "random init"]["#"].item()
     assert "test acc" not in table.columns  # no run measured yet
-    assert set(table["backbone"]) == {"mobilenet_v2", "efficientnet_lite0"}
-    assert "builtin:animals · 4 backbones ranked on 100 training items" in texts(at)
+    assert f"animals · {n} backbones ranked on 100 training items" in texts(at)
     assert "at least 3 of these backbones" in texts(at) and "(0 so far)" in texts(at)
-    assert at.button(key="rank_check_start").label.startswith("Train a feature-extraction run of each (4 missing)")
+    assert at.button(key="rank_check_start").label.startswith(f"Train a feature-extraction run of each ({n} missing)")
 
     # a refresh (a new session on the same URL) finds the ranking again
     again = go(new_app(s=at.session_state["owner"]), "model")
@@ -80,11 +88,14 @@ def test_check_runs_fill_in_the_measured_accuracy():
          and "rank_check_start" not in [b.key for b in a.button], timeout=400)
     table = rank_table(at)
     pretrained = table[table["weights"] == "pretrained"]
-    assert pretrained["test acc"].between(10, 100).all() and (pretrained["runs"] == 1).all()
+    accuracy = pretrained["test acc"].astype(str).str.rstrip("%").astype(float)  # shown as text: "–" when none
+    assert accuracy.between(10, 100).all() and (pretrained["runs"] == 1).all()
     from ui import state
 
     runs = state.store().list_runs(owner=at.session_state["owner"])
-    assert len(runs) == 4 and {r["config"]["mode"] for r in runs} == {"frozen"}
+    from tl_core.engine.ranking import available
+
+    assert len(runs) == 2 * len(available("vision")[0]) and {r["config"]["mode"] for r in runs} == {"frozen"}
     assert {r["config"]["labels_per_class"] for r in runs} == {10}
     healthy = sum(not r["summary"]["health"] for r in runs)
     page = texts(at)
