@@ -1,5 +1,6 @@
 """The registry: every family users expect, blocks that really cut the network, honest weight status."""
 
+import dataclasses
 import socket
 
 import pytest
@@ -9,7 +10,7 @@ from tl_core.models import backbones
 from tl_core.models.backbones import BackboneError, WeightsUnavailable
 
 VISION = ["resnet18", "resnet50", "vgg11_bn", "inception_v3", "densenet121", "efficientnet_b0", "efficientnet_lite0",
-          "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "vit_b_16", "convnext_tiny"]
+          "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "vit_b_16", "convnext_tiny"]
 TEXT = ["all-MiniLM-L6-v2", "bert-base-uncased", "distilbert-base-uncased", "roberta-base", "gpt2", "t5-small",
         "xlnet-base-cased"]
 
@@ -24,6 +25,8 @@ def test_registry_covers_every_family():
 BUNDLED_FIRST_VALUES = {
     "mobilenet_v2": [0.013185339979827404, -0.004321294371038675, 0.014823135919868946],
     "efficientnet_lite0": [-1.1103360652923584, -1.3087704181671143, -0.010156914591789246],
+    "efficientnet_lite1": [0.29808712005615234, -0.3359018862247467, 0.19830206036567688],
+    "efficientnet_lite2": [0.0875537171959877, 0.02278793603181839, 0.395465612411499],
     "all-MiniLM-L6-v2": [-0.019989013671875, -0.0034027099609375, -0.014678955078125],
 }
 
@@ -42,16 +45,17 @@ def offline(monkeypatch):
     backbones._pretrained_state.cache_clear()
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0"])
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
 def test_bundled_vision_weights_load_offline_and_recognise_a_palace(name, offline):
-    """Built offline, the network is the bundled checkpoint everywhere but its new head; with the checkpoint's
-    ImageNet classifier put back it names scikit-learn's photo of a Chinese palace."""
+    """Built offline at its native size, the network is the bundled checkpoint everywhere but its new head; with
+    the checkpoint's ImageNet classifier put back it names scikit-learn's photo of a Chinese palace."""
     from sklearn.datasets import load_sample_image
     from torchvision.models import MobileNet_V2_Weights
     from torchvision.transforms import v2 as T
 
     assert backbones.weights_status(name) == "bundled"
-    model = backbones.build(name, n_classes=1000, image_size=224).eval()
+    size = backbones.info(name).default_image_size
+    model = backbones.build(name, n_classes=1000, image_size=size).eval()
     first = next(model.net.parameters()).detach().flatten()[:3]
     assert first.tolist() == BUNDLED_FIRST_VALUES[name]
     checkpoint, built = backbones._pretrained_state(name), model.net.state_dict()
@@ -60,7 +64,7 @@ def test_bundled_vision_weights_load_offline_and_recognise_a_palace(name, offlin
                       for p in ("weight", "bias")}  # the new head alone
     model.net.load_state_dict(checkpoint)
     photo = torch.from_numpy(load_sample_image("china.jpg").copy()).permute(2, 0, 1)
-    photo = T.Compose([T.Resize(256), T.CenterCrop(224)])(photo)[None]
+    photo = T.Compose([T.Resize(size * 256 // 224), T.CenterCrop(size)])(photo)[None]
     with torch.no_grad():
         predicted = int(model.net(model.vision_input(photo)).argmax())
     assert MobileNet_V2_Weights.IMAGENET1K_V1.meta["categories"][predicted] == "palace"
@@ -178,3 +182,17 @@ def test_image_size_limits_are_explained():
         backbones.build("vit_b_16", n_classes=2, pretrained=False, image_size=64)
     with pytest.raises(BackboneError, match="at least 75"):
         backbones.build("inception_v3", n_classes=2, pretrained=False, image_size=32)
+
+
+def test_the_typed_registry_holds_each_bundled_backbones_published_figures():
+    """Blocks, sizes, pixel statistics and ImageNet top-1 come from each backbone's own entry (top-1 as published:
+    torchvision's weights meta for MobileNetV2's IMAGENET1K_V1, the EfficientNet-Lite release for Lite0-2)."""
+    expected = {"mobilenet_v2": (224, 71.878, 0.485), "efficientnet_lite0": (224, 75.1, 0.5),
+                "efficientnet_lite1": (240, 76.7, 0.5), "efficientnet_lite2": (260, 77.6, 0.5)}
+    for name, (size, top1, mean) in expected.items():
+        info = backbones.info(name)
+        assert (info.default_image_size, info.imagenet_acc1, info.mean[0]) == (size, top1, mean)
+        assert info.n_blocks == 9 and info.params == sum(info.block_params)
+        assert backbones.describe(name) == info.to_dict() and backbones.describe(name)["params"] == info.params
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        backbones.info("mobilenet_v2").weights = "download"

@@ -22,6 +22,28 @@ def cli(*args, store=None, timeout=300):
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def cli_here(capsys, *args, store=None) -> tuple[int, str, str]:
+    """The CLI's `main` in this process: (exit code, stdout, stderr), without starting an interpreter that
+    imports torch again. The exit-code contract of `python -m tl_core` itself is tested once, by `cli`."""
+    from tl_core.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main([*args] + (["--store", str(store)] if store else []))
+    except SystemExit as exit_:  # argparse rejects a malformed flag itself
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def assert_one_line_error(code: int, out: str, err: str, message: str) -> None:
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert message.lower() in lines[0].lower()
+    assert "Traceback" not in err and out == ""
+
+
 def one_class_zip(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as z:
         for i in range(3):
@@ -36,11 +58,13 @@ def test_backbones_json_lists_every_name_with_weight_status():
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
     for name in ["resnet18", "resnet50", "vgg11_bn", "inception_v3", "densenet121", "efficientnet_b0",
-                 "efficientnet_lite0", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "vit_b_16",
+                 "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "vit_b_16",
                  "convnext_tiny", "all-MiniLM-L6-v2", "bert-base-uncased", "distilbert-base-uncased",
                  "roberta-base", "gpt2", "t5-small", "xlnet-base-cased"]:
         assert {"name", "family", "blocks", "params", "weights"} <= set(rows[name])
-    assert {rows[n]["weights"] for n in ("mobilenet_v2", "efficientnet_lite0", "all-MiniLM-L6-v2")} == {"bundled"}
+    bundled_vision = [r["name"] for r in rows.values() if r["family"] == "vision" and r["weights"] == "bundled"]
+    assert bundled_vision == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2"]
+    assert rows["all-MiniLM-L6-v2"]["weights"] == "bundled"
     assert rows["resnet18"]["blocks"] == ["stem", "layer1", "layer2", "layer3", "layer4"]
 
 
@@ -76,18 +100,19 @@ def test_train_json_is_exactly_one_object(tmp_path):
     (["--data", "{csv}", "--backbone", "all-MiniLM-L6-v2"], "csv"),
     (["--data", "builtin:digits", "--backbone", "mobilenet_v2", "--epochs", "0"], "--epochs must be at least 1"),
 ], ids=["missing", "not-archive", "one-class", "unknown-backbone", "depth-range", "bad-csv", "zero-epochs"])
-def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
     txt = tmp_path / "notes.txt"
     txt.write_text("hello")
     csv = tmp_path / "broken.csv"
     csv.write_bytes(b"\xff\xfe\x00garbage\x00\x00")
     fill = {"{txt}": str(txt), "{one}": str(one_class_zip(tmp_path / "one.zip")), "{csv}": str(csv)}
-    out = cli("train", *[fill.get(a, a) for a in args], store=tmp_path)
-    assert out.returncode == 2, out.stderr
-    lines = [l for l in out.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
-    assert message.lower() in lines[0].lower()
-    assert "Traceback" not in out.stderr and out.stdout == ""
+    assert_one_line_error(*cli_here(capsys, "train", *[fill.get(a, a) for a in args], store=tmp_path), message)
+
+
+def test_python_m_tl_core_exits_2_with_one_line_on_bad_input(tmp_path):
+    """The contract scripts rely on, through a real interpreter: exit status 2, one line on stderr, no stdout."""
+    out = cli("train", "--data", "builtin:digits", "--backbone", "resnet9000", store=tmp_path)
+    assert_one_line_error(out.returncode, out.stdout, out.stderr, "unknown backbone 'resnet9000'")
 
 
 def test_ctrl_c_exits_130_and_records_cancelled(tmp_path):

@@ -62,3 +62,51 @@ def test_a_depth_out_of_range_is_a_problem_not_a_crash():
     plan = plan_run(Mode.FINETUNE, 99, info, 3)
     assert plan.problems == ("freeze-depth 99 is out of range for resnet18: use 0..5",)
     assert plan_run(Mode.FROZEN, None, info, 1).problems[0].startswith("a classifier needs at least 2 classes")
+
+
+# ---- the plan made once, before Start: its budget, its label, its trip through JSON ------------------------------
+def _digits_plan(**settings):
+    import math
+
+    from tl_core import plan_for
+    from tl_core.config import CONVERGE_MIN_STEPS, TrainConfig
+    from tl_core.inputs import data
+
+    config = TrainConfig(data="builtin:digits", backbone="mobilenet_v2", labels_per_class=8, val_per_class=5,
+                         test_per_class=5, image_size=32, **settings)
+    return config, plan_for(config, data.load_dataset("builtin:digits")), math, CONVERGE_MIN_STEPS
+
+
+def test_a_converge_run_plans_the_epochs_it_will_train_not_the_epochs_it_was_given():
+    config, plan, math, min_steps = _digits_plan(mode="scratch", epochs=10, batch_size=32)
+    assert plan.budget == "converge" and plan.n_train == 80 and plan.steps_per_epoch == 3
+    assert plan.epochs == math.ceil(min_steps / 3) > config.epochs  # 134 epochs, not the 10 asked for
+
+
+def test_a_fitted_head_plans_its_epochs_as_slices_of_one_step():
+    _, plan, _, _ = _digits_plan(mode="frozen", epochs=4)
+    assert plan.fits_head and (plan.epochs, plan.steps_per_epoch) == (4, 1)
+
+
+def test_the_plan_survives_json_and_labels_its_depth():
+    import json
+
+    from tl_core.engine.plan import RunPlan, default_depth, depth_label
+
+    config, plan, _, _ = _digits_plan(mode="finetune")
+    assert plan.depth == default_depth(plan.n_blocks) == config.freeze_depth  # one default, written to the config
+    assert RunPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    assert depth_label(plan) == depth_label(plan.to_dict()) == f"k={plan.depth}"
+    _, surgical, _, _ = _digits_plan(mode="finetune", recipe="surgical", surgical_block=3)
+    assert depth_label(surgical) == f"tunes {surgical.blocks[3].name} only"
+    assert depth_label(_digits_plan(mode="frozen")[1]) == ""
+
+
+def test_a_queued_converge_run_shows_the_epochs_its_plan_trains(tmp_path):
+    """Before its first event a job reads its epochs from the plan it was sent with, not from --epochs."""
+    from tl_core.runs.jobs import Job
+
+    config, plan, _, _ = _digits_plan(mode="scratch", epochs=10)
+    job = Job("job1", "t", config, plan=plan.to_dict())
+    assert job.epochs == plan.epochs > 10 and Job("job2", "t", config).epochs == 10
+    assert job.depth_label == ""

@@ -9,8 +9,9 @@ from scipy import stats
 from tl_core.config import TrainConfig
 from tl_core.runs.store import RunStore
 
-from test_cli import cli, one_class_zip
+from test_cli import assert_one_line_error, cli, cli_here, one_class_zip
 
+BUNDLED_VISION = ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 TINY = ["--data", "builtin:animals", "--image-size", "32", "--max-per-class", "10", "--val-per-class", "5",
         "--test-per-class", "10"]
 
@@ -28,16 +29,17 @@ def test_rank_json_lists_every_available_backbone_sorted_by_logme(ranked):
     result = json.loads(out.stdout)  # the whole of stdout is one object
     rows = result["backbones"]
     assert all({"name", "pretrained", "logme", "hscore", "seconds"} <= set(r) for r in rows)
-    assert {(r["name"], r["pretrained"]) for r in rows} == {(n, p) for n in ("mobilenet_v2", "efficientnet_lite0")
-                                                            for p in (True, False)}
+    assert {(r["name"], r["pretrained"]) for r in rows} == {(n, p) for n in BUNDLED_VISION for p in (True, False)}
     assert [r["logme"] for r in rows] == sorted((r["logme"] for r in rows), reverse=True)
-    for name in ("mobilenet_v2", "efficientnet_lite0"):
+    # at 32 px; Lite2 (native 260 px) scores below its random init there on LogME (measured: -0.239 against -0.191)
+    for name in ("mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1"):
         pretrained, random = (next(r["logme"] for r in rows if r["name"] == name and r["pretrained"] is p)
                               for p in (True, False))
         assert pretrained > random, name
     assert result["items"] == 100 and "resnet18" in result["skipped"]
     assert result["agreement"]["n"] == 0 and result["agreement"]["logme"]["kendall_tau"] is None
-    assert "[4/4]" in out.stderr and "LogME" in out.stderr  # progress went to stderr
+    n = 2 * len(BUNDLED_VISION)
+    assert f"[{n}/{n}]" in out.stderr and "LogME" in out.stderr  # progress went to stderr
 
 
 def test_rank_reports_kendalls_tau_once_three_backbones_have_runs(ranked):
@@ -54,7 +56,8 @@ def test_rank_reports_kendalls_tau_once_three_backbones_have_runs(ranked):
     assert out.returncode == 0 and "LogME" not in out.stderr, out.stderr  # --quiet: no progress
     check = json.loads(out.stdout)["agreement"]
     assert check["mode"] == "frozen" and check["n"] == 4
-    assert check["logme"]["kendall_tau"] == pytest.approx(stats.kendalltau([r["logme"] for r in rows], accs).statistic)
+    tau = stats.kendalltau([r["logme"] for r in rows[:4]], accs).statistic  # the four rows with runs
+    assert check["logme"]["kendall_tau"] == pytest.approx(tau)
     text = cli("rank", *TINY, "--include-random", "--quiet", store=folder)
     assert f"Kendall's tau, LogME vs frozen test accuracy over 4 backbones: {check['logme']['kendall_tau']:+.2f}" \
         in text.stdout
@@ -71,11 +74,6 @@ def test_rank_reports_kendalls_tau_once_three_backbones_have_runs(ranked):
     (["--data", "builtin:animals", "--val-per-class", "0"], "--val-per-class must be at least 1"),
     (["--data", "builtin:animals", "--image-size", "4"], "--image-size"),
 ], ids=["missing", "one-class", "no-weights", "wrong-family", "unknown-backbone", "negative-cap", "no-val", "size"])
-def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
     fill = {"{one}": str(one_class_zip(tmp_path / "one.zip"))}
-    out = cli("rank", *[fill.get(a, a) for a in args], store=tmp_path)
-    assert out.returncode == 2, out.stderr
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
-    assert message.lower() in lines[0].lower()
-    assert "Traceback" not in out.stderr and out.stdout == ""
+    assert_one_line_error(*cli_here(capsys, "rank", *[fill.get(a, a) for a in args], store=tmp_path), message)

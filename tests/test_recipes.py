@@ -102,7 +102,7 @@ def test_slanted_triangular_rate_follows_the_paper():
 
 def test_discriminative_rates_divide_by_2_6_per_block_down_from_the_head(monkeypatch):
     made = _spy_optimizer(monkeypatch)
-    prep = training.prepare(TrainConfig(mode="finetune", recipe="discriminative", **{**TINY, "epochs": 1}))
+    prep = training.prepare(TrainConfig(mode="finetune", freeze_depth=0, recipe="discriminative", **{**TINY, "epochs": 1}))
     start = _tensors_by_block(prep.model)
     result = training.fit(prep)
     assert result.status == "completed"

@@ -43,3 +43,16 @@ def test_other_modes_do_not_measure_it():
         assert "block_similarity" not in training.train(TrainConfig(mode=mode, budget="fixed",
                                                                     **{**TINY, "epochs": 1})).summary
     assert len(plots.block_change(["a"], None, 0).data) == 0  # "not measured" figure
+
+
+def test_a_surgical_run_greys_exactly_the_blocks_its_plan_froze():
+    from tl_core.engine.plan import plan_run
+    from tl_core.models import backbones
+
+    plan = plan_run("finetune", None, backbones.describe("mobilenet_v2"), 10, recipe="surgical", surgical_block=3)
+    names = [b.name for b in plan.blocks]
+    fig = plots.block_change(names, [0.9] * len(names), plan.to_dict())
+    bar = fig.data[0]
+    assert [t == "frozen" for t in bar.text] == [i != 3 for i in range(len(names))]  # after block 3 too
+    assert [c == plots.FROZEN_LINE for c in bar.marker.color] == [i != 3 for i in range(len(names))]
+    assert plots.block_change(names, [0.9] * len(names), plan).data[0].text == bar.text

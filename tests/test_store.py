@@ -43,3 +43,39 @@ def test_folder_path_and_env_default(tmp_path, monkeypatch):
     assert RunStore(tmp_path / "somewhere").path == tmp_path / "somewhere" / "runs.sqlite"
     monkeypatch.setenv("TL_DATA_DIR", str(tmp_path / "data"))
     assert RunStore().path == tmp_path / "data" / "runs.sqlite"
+
+
+def test_a_run_keeps_the_plan_it_trained(tmp_path):
+    from tl_core import plan_for
+    from tl_core.config import TrainConfig
+    from tl_core.engine import training
+    from tl_core.inputs import data
+    from tl_core.records import depth_label_of, plan_of
+
+    config = TrainConfig(data="builtin:digits", backbone="mobilenet_v2", mode="finetune", freeze_depth=5, epochs=1,
+                         budget="fixed", labels_per_class=4, val_per_class=2, test_per_class=2, image_size=32)
+    ds = data.load_dataset("builtin:digits")
+    plan = plan_for(config, ds)
+    store = RunStore(tmp_path)
+    result = training.train(config, dataset=ds, store=store, plan=plan)
+    run = store.get_run(result.run_id)
+    assert plan_of(run) == plan and run["plan"] == plan.to_dict()
+    assert depth_label_of(run) == "k=5"
+
+
+def test_a_store_made_before_runs_kept_plans_still_loads(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    with sqlite3.connect(path) as db:  # the columns a store had before the plan
+        db.executescript(
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, owner TEXT, created_at TEXT, finished_at TEXT, status TEXT,"
+            " device TEXT, dataset TEXT, backbone TEXT, mode TEXT, config TEXT, summary TEXT, error TEXT);")
+        db.execute("INSERT INTO runs VALUES ('old1','t','2026-01-01','2026-01-01','completed','cpu','builtin:digits',"
+                   "'mobilenet_v2','finetune',?,'{\"freeze_depth\": 7}',NULL)",
+                   (json.dumps({**CONFIG, "mode": "finetune", "freeze_depth": 7}),))
+    from tl_core.records import depth_label_of
+
+    store = RunStore(path)
+    old = store.get_run("old1")
+    assert old["plan"] is None and depth_label_of(old) == "k=7"
+    store.create_run("new1", CONFIG, owner="t", plan={"mode": "frozen"})
+    assert store.get_run("new1")["plan"] == {"mode": "frozen"}

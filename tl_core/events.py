@@ -51,6 +51,7 @@ class RunStarted:
     total_params: int
     cached_boundary: str | None  # where activations are cached, None when every epoch runs the full model
     n_test: int = 0  # held-out items the run reports on (the epoch is chosen on the n_val others)
+    plan: dict | None = None  # the run plan (tl_core.engine.plan.RunPlan.to_dict): what trains, how long
     kind: Literal["run_started"] = "run_started"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tl_core.cli.common import open_store
-from tl_core.records import RunSummary
+from tl_core.records import RunSummary, depth_label_of
 
 
 def cmd_backbones(args) -> int:
@@ -46,6 +46,6 @@ def cmd_runs(args) -> int:
         acc = f"{s['test_acc']:.3f}" if s.get("test_acc") is not None else "-"
         flag = "  UNHEALTHY" if s.get("health") else ""
         print(f"{r['run_id']}  {r['status']:9} {c['data']:18} {c['backbone']:20} {c['mode']:8} "
-              f"k={s.get('freeze_depth', c.get('freeze_depth'))!s:4} n/class={c.get('labels_per_class')!s:5} "
+              f"{depth_label_of(r) or '-':18} n/class={c.get('labels_per_class')!s:5} "
               f"seed={c.get('seed', 0)!s:3} test={acc}{flag}")
     return 0

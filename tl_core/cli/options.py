@@ -30,7 +30,7 @@ def add_train_options(t: argparse.ArgumentParser) -> None:
     t.add_argument("--backbone", required=True)
     t.add_argument("--mode", choices=["frozen", "finetune", "scratch"], default=None,
                    help="default: the mode --recipe implies, else frozen")
-    t.add_argument("--freeze-depth", type=int, default=None, help="finetune: freeze the first K blocks (0 = train all)")
+    t.add_argument("--freeze-depth", type=int, default=None, help="finetune: freeze the first K blocks (0 = train all; default: half the blocks)")
     t.add_argument("--lp-ft", action="store_true",
                    help="finetune: train the new head on frozen features first (LP-FT, Kumar et al. 2022)")
     t.add_argument("--recipe", choices=list(RECIPES), default=None,

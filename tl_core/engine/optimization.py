@@ -1,17 +1,14 @@
 """How fast and how long a network trains: the optimizer's groups and rates, the schedule, the epoch budget.
 
-A fair comparison needs a fair budget: a from-scratch baseline on a few labels takes many more optimizer steps
-than a fine-tune to converge, so the "converge" budget sets a minimum number of steps instead of trusting the
-epochs a user picked for a pretrained run.
+How many epochs a run trains is the run plan's answer (tl_core.engine.plan.RunPlan.with_budget): the "converge"
+budget sets a minimum number of steps, so a from-scratch baseline on a few labels trains long enough.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from tl_core.config import BUDGET_HELP, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, TrainConfig
+from tl_core.config import BUDGET_HELP, CONVERGE_MIN_STEPS, TrainConfig
 from tl_core.engine import recipes
 from tl_core.engine.plan import HEAD_NAME
 from tl_core.engine.preparation import Prepared
@@ -40,13 +37,6 @@ def make_scheduler(prep: Prepared, opt: torch.optim.Optimizer, total_steps: int)
     if prep.plan.gradual:
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: recipes.slanted_triangular(step, total_steps))
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-
-
-def planned_epochs(config: TrainConfig, steps_per_epoch: int) -> int:
-    """--epochs, or for the "converge" budget enough epochs for CONVERGE_MIN_STEPS optimizer steps."""
-    if config.effective_budget == "fixed":
-        return config.epochs
-    return max(config.epochs, min(CONVERGE_MAX_EPOCHS, math.ceil(CONVERGE_MIN_STEPS / steps_per_epoch)))
 
 
 def budget_text(config: TrainConfig) -> str:

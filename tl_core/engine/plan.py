@@ -8,6 +8,10 @@ several places drift apart (a pretrained block named `fc`, MobileNetV3's, would 
 The new head is always its own entry, after every backbone block: a linear layer from the backbone's pooled
 features to the classes. It is never recognised by a block's name.
 
+The plan is made once per run (`planning.plan_for`, from the settings and the data), shown before Start, sent with
+the run to its worker, read by training alone, and kept with the run record (`to_dict`/`from_dict`): the pages, the
+charts and the CLI then label a run from what it trained, not from settings that say it less exactly.
+
 A recipe (tl_core.engine.recipes) refines the answer: gradual unfreezing says from which epoch each block trains,
 discriminative rates give each block its own learning rate, surgical fine-tuning trains one block between frozen
 ones, and AdaBN re-estimates the frozen blocks' BatchNorm statistics.
@@ -15,12 +19,14 @@ ones, and AdaBN re-estimates the frozen blocks' BatchNorm statistics.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from tl_core.config import BACKBONE_LR_FACTOR, Mode
+from tl_core.config import BACKBONE_LR_FACTOR, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, Mode
 from tl_core.engine import recipes
+from tl_core.models.backbone_info import BackboneInfo
 
 HEAD_NAME = "new head"
 
@@ -49,6 +55,37 @@ class RunPlan:
     problems: tuple[str, ...] = field(default=())
     recipe: str | None = None  # a name in tl_core.config.RECIPES
     block_cache: bool = True  # activations inside the backbone can be cached (False: a text encoder that runs whole)
+    # How long it trains (set by `with_budget` once the training items are known; None before)
+    budget: str | None = None  # "fixed" or "converge" (tl_core.config.BUDGETS)
+    fits_head: bool = False  # the head alone is fitted on cached pooled features (a convex fit, one step an epoch)
+    n_train: int | None = None
+    epochs: int | None = None  # planned: --epochs, or what the converge budget needs
+    steps_per_epoch: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: sent to a worker process, kept with the run record."""
+        d = asdict(self)
+        d.update(mode=self.mode.value, blocks=[asdict(b) for b in self.blocks], problems=list(self.problems))
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunPlan:
+        d = dict(data)
+        d["mode"] = Mode(d["mode"])
+        d["blocks"] = tuple(BlockPlan(**b) for b in d["blocks"])
+        d["problems"] = tuple(d.get("problems") or ())
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def with_budget(self, budget: str, epochs: int, batch_size: int, n_train: int, *, augment: bool = False) -> RunPlan:
+        """The plan with its length: a head fitted on cached pooled features takes --epochs slices of one step; a
+        network that trains takes --epochs, or under the "converge" budget enough epochs for CONVERGE_MIN_STEPS
+        optimizer steps (a from-scratch run on a few labels trains far longer than the --epochs it was given)."""
+        fits_head = self.head_only and not augment  # augmented images cannot be cached, so the head trains by SGD
+        steps = 1 if fits_head else math.ceil(n_train / batch_size)
+        planned = epochs if fits_head else planned_epochs(budget, epochs, steps)
+        return replace(self, budget=budget, fits_head=fits_head, n_train=n_train, epochs=planned,
+                       steps_per_epoch=steps)
 
     @property
     def n_blocks(self) -> int:
@@ -161,27 +198,55 @@ _RECIPE_SENTENCES = {"gradual": _gradual_sentence, "discriminative": _discrimina
                      "surgical": _surgical_sentence, "adabn": _adabn_sentence}
 
 
+def planned_epochs(budget: str, epochs: int, steps_per_epoch: int) -> int:
+    """`epochs`, or for the "converge" budget enough epochs for CONVERGE_MIN_STEPS optimizer steps."""
+    if budget == "fixed":
+        return epochs
+    return max(epochs, min(CONVERGE_MAX_EPOCHS, math.ceil(CONVERGE_MIN_STEPS / steps_per_epoch)))
+
+
+def default_depth(n_blocks: int) -> int:
+    """The freeze depth of a fine-tune that names none: half the blocks (the early, generic ones stay frozen)."""
+    return max(0, min(n_blocks, round(n_blocks / 2)))
+
+
+def depth_label(plan: RunPlan | Mapping[str, Any] | None) -> str:
+    """How a run's depth is written beside its mode: "k=5", the recipe's words where the depth is not the story
+    ("tunes block3 only"), "" for a frozen or from-scratch run."""
+    if plan is None:
+        return ""
+    if not isinstance(plan, RunPlan):
+        plan = RunPlan.from_dict(plan)
+    if plan.mode is not Mode.FINETUNE:
+        return ""
+    if plan.recipe == "surgical" and len(plan.trainable_blocks) == 1:
+        return f"tunes {plan.trainable_blocks[0]} only"
+    return f"k={plan.depth}"
+
+
 def resolve_depth(mode: Mode | str, freeze_depth: int | None, n_blocks: int) -> int:
-    """Frozen: every block; from scratch: none; fine-tune: the first `freeze_depth` (clamped by `plan_run`)."""
+    """Frozen: every block; from scratch: none; fine-tune: the first `freeze_depth` (clamped by `plan_run`), or
+    `default_depth` when none is chosen."""
     mode = Mode(mode)
     if mode is Mode.FROZEN:
         return n_blocks
     if mode is Mode.SCRATCH:
         return 0
-    return int(freeze_depth or 0)
+    return default_depth(n_blocks) if freeze_depth is None else int(freeze_depth)
 
 
-def plan_run(mode: Mode | str, freeze_depth: int | None, info: Mapping[str, Any], n_classes: int, *,
+def plan_run(mode: Mode | str, freeze_depth: int | None, info: BackboneInfo | Mapping[str, Any], n_classes: int, *,
              image_size: int | None = None, max_length: int | None = None, recipe: str | None = None,
              surgical_block: int | None = None, pretrained: bool = True) -> RunPlan:
-    """The plan from the settings and `backbones.describe()`: no weights are read, no model is built."""
-    mode = Mode(mode)
-    names, counts = list(info["blocks"]), [int(c) for c in info["block_params"]]
+    """The plan from the settings and `backbones.info()` (or its dict, `describe()`): no weights are read, no
+    model is built."""
+    mode, info = Mode(mode), BackboneInfo.from_dict(info)
+    names, counts = list(info.blocks), list(info.block_params)
     n_blocks = len(names)
     depth = resolve_depth(mode, freeze_depth, n_blocks)
     problems = []
     if not 0 <= depth <= n_blocks:
-        problems.append(f"freeze-depth {depth} is out of range for {info['name']}: use 0..{n_blocks}")
+        problems.append(f"freeze-depth {depth} is out of range for {info.name}: use 0..{n_blocks}")
         depth = max(0, min(depth, n_blocks))
     if n_classes < 2:
         problems.append(f"a classifier needs at least 2 classes, the data has {n_classes}")
@@ -191,7 +256,7 @@ def plan_run(mode: Mode | str, freeze_depth: int | None, info: Mapping[str, Any]
     factors = [factor] * n_blocks
     if recipe == "surgical":
         if surgical_block is None or not 0 <= surgical_block < n_blocks:
-            problems.append(f"surgical block {surgical_block} is out of range for {info['name']}: use 0..{n_blocks - 1} "
+            problems.append(f"surgical block {surgical_block} is out of range for {info.name}: use 0..{n_blocks - 1} "
                             f"({', '.join(f'{i} {n}' for i, n in enumerate(names))})")
         else:
             depth = surgical_block  # the frozen prefix; the blocks after the tuned one are frozen too
@@ -204,12 +269,12 @@ def plan_run(mode: Mode | str, freeze_depth: int | None, info: Mapping[str, Any]
         if depth >= n_blocks:
             problems.append(f"discriminative learning rates need a freeze depth below {n_blocks}: some block must train")
         factors = [recipes.discriminative_factor(i, n_blocks) for i in range(n_blocks)]
-    elif recipe == "adabn" and not info.get("batchnorm_layers"):
-        problems.append(f"AdaBN re-estimates BatchNorm statistics, and {info['name']} has no BatchNorm layers "
+    elif recipe == "adabn" and not info.batchnorm_layers:
+        problems.append(f"AdaBN re-estimates BatchNorm statistics, and {info.name} has no BatchNorm layers "
                         "(it normalises with LayerNorm): pick a convolutional backbone such as mobilenet_v2")
     blocks = tuple(BlockPlan(n, c, f, u, r) for n, c, f, u, r in zip(names, counts, frozen, unfreeze, factors))
-    head = int(info["feature_dim"]) * n_classes + n_classes
-    return RunPlan(info["name"], info["family"], mode, depth, blocks, head,
-                   image_size=image_size if info["family"] == "vision" else None,
-                   max_length=max_length if info["family"] == "text" else None, problems=tuple(problems),
-                   recipe=recipe, block_cache=bool(info.get("block_cache", info["family"] == "vision")))
+    head = int(info.feature_dim) * n_classes + n_classes
+    return RunPlan(info.name, info.family, mode, depth, blocks, head,
+                   image_size=image_size if info.family == "vision" else None,
+                   max_length=max_length if info.family == "text" else None, problems=tuple(problems),
+                   recipe=recipe, block_cache=info.block_cache)

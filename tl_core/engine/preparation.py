@@ -15,7 +15,8 @@ import torch
 from tl_core.config import TrainConfig
 from tl_core.device import pick_device, use_cpu_threads
 from tl_core.engine import memory
-from tl_core.engine.plan import RunPlan, plan_run
+from tl_core.engine.plan import RunPlan
+from tl_core.engine.planning import checked_plan, default_image_size, resolve  # noqa: F401  (public here too)
 from tl_core.errors import ConfigError
 from tl_core.inputs import data, shifts
 from tl_core.models import backbones
@@ -50,28 +51,9 @@ class Prepared:
         return _inputs(self.model, self.dataset, self.split.test, self.config, self.device, shift=self.ood_shift)
 
 
-def default_image_size(spec: backbones.BackboneSpec, ds: data.Dataset) -> int:
-    """The backbone's own size, or 64 px for small native images (digits): upscaling them further adds nothing."""
-    if spec.fixed_image_size:
-        return spec.fixed_image_size
-    native = ds.images.shape[1] if isinstance(ds.images, np.ndarray) else None
-    size = 64 if native is not None and native <= 64 else spec.default_image_size
-    return max(size, spec.min_image_size)
-
-
-def resolve(config: TrainConfig, ds: data.Dataset) -> TrainConfig:
-    """The settings left to "auto" made explicit (image size, freeze depth), as they are stored with the run: two
-    configs that train the same thing then compare equal."""
-    spec = backbones.get_spec(config.backbone)
-    if spec.family == "vision":
-        config.image_size = backbones.check_image_size(spec, config.image_size or default_image_size(spec, ds))
-    if config.mode == "finetune" and config.freeze_depth is None:
-        config.freeze_depth = 0
-    return config
-
-
-def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepared:
-    """Validate the settings, split the data, plan the run, build the model the plan describes, decode the inputs."""
+def prepare(config: TrainConfig, dataset: data.Dataset | None = None, plan: RunPlan | dict | None = None) -> Prepared:
+    """Validate the settings, split the data, plan the run (or take the plan made before Start), build the model
+    the plan describes, decode the inputs."""
     try:
         config.validate()
     except ValueError as err:
@@ -87,12 +69,7 @@ def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepare
                             labels_per_class=config.labels_per_class, seed=config.seed)
     device = pick_device(config.device)
     use_cpu_threads(config.threads)  # before any kernel runs: the count is part of the run's numerics
-    resolve(config, ds)
-    plan = plan_run(config.mode, config.freeze_depth, backbones.describe(config.backbone), len(ds.classes),
-                    image_size=config.image_size, max_length=config.max_length, recipe=config.recipe,
-                    surgical_block=config.surgical_block, pretrained=config.pretrained)
-    if plan.problems:
-        raise ConfigError(plan.problems[0])
+    plan = _given_plan(plan, config, ds, len(split.train))
     model = backbones.build(config.backbone, n_classes=len(ds.classes), pretrained=config.pretrained and config.mode != "scratch",
                             seed=config.seed, image_size=config.image_size, max_length=config.max_length)
     model.freeze_blocks(plan.frozen_indices)
@@ -112,6 +89,21 @@ def prepare(config: TrainConfig, dataset: data.Dataset | None = None) -> Prepare
                               for idx in (split.train, split.val, split.test))
     return Prepared(config, ds, split, model, device, plan.depth, x_train, y_train, x_val, y_val, y_test, shift,
                     plan)
+
+
+def _given_plan(plan: RunPlan | dict | None, config: TrainConfig, ds: data.Dataset, n_train: int) -> RunPlan:
+    """The plan the run was sent with (a dict when it crossed a process), or the plan made here when none was."""
+    if plan is None:
+        return checked_plan(config, ds, n_train=n_train)
+    plan = plan if isinstance(plan, RunPlan) else RunPlan.from_dict(plan)
+    if plan.problems:
+        raise ConfigError(plan.problems[0])
+    resolve(config, ds)
+    depth_differs = config.mode == "finetune" and config.recipe != "surgical" and plan.depth != config.freeze_depth
+    if plan.n_train != n_train or plan.backbone != config.backbone or plan.mode.value != config.mode or depth_differs:
+        raise AssertionError(f"the run's plan ({plan.backbone}, {plan.n_train} training items) was made for other "
+                             f"settings than its config ({config.backbone}, {n_train})")
+    return plan
 
 
 def _check_plan(plan: RunPlan, model: backbones.TransferModel) -> None:

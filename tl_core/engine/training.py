@@ -53,7 +53,7 @@ from tl_core.engine.batching import (  # noqa: F401
     EVAL_BATCH, autocast as _autocast, batches as _batches, length as _length)
 from tl_core.engine.evaluation import evaluate  # noqa: F401
 from tl_core.engine.optimization import budget_text  # noqa: F401
-from tl_core.engine.preparation import default_image_size, resolve  # noqa: F401
+from tl_core.engine.planning import default_image_size, plan_for, resolve  # noqa: F401
 from tl_core.errors import ConfigError  # noqa: F401
 from tl_core.events import emitter as _emitter  # noqa: F401
 
@@ -64,9 +64,10 @@ MAX_EVALUATIONS = 30
 
 
 def train(config: TrainConfig, *, dataset: data.Dataset | None = None, callbacks: list[EventHandler] = (),
-          cancel: CancelToken | None = None, store=None, owner: str = "cli", run_id: str | None = None) -> RunResult:
-    """prepare + fit, recording into `store` (a RunStore) when given."""
-    prep = prepare(config, dataset)
+          cancel: CancelToken | None = None, store=None, owner: str = "cli", run_id: str | None = None,
+          plan=None) -> RunResult:
+    """prepare + fit, recording into `store` (a RunStore) when given; `plan`: the one made before Start."""
+    prep = prepare(config, dataset, plan)
     callbacks = list(callbacks)
     if store is not None:
         callbacks.insert(0, store.recorder(owner=owner, model=prep.model))
@@ -107,20 +108,22 @@ def fit(prep: Prepared, *, callbacks: list[EventHandler] = (), cancel: CancelTok
 def _new_run(prep: Prepared, callbacks, cancel: CancelToken | None, run_id: str | None) -> RunState:
     """The run's state before anything trains: how its inputs are fed, how long it trains, its recipe's hooks."""
     cfg = prep.config
-    stepper = Stepper(prep, activations.cache_fits(prep))
-    steps_per_epoch = 1 if stepper.head_only else math.ceil(length(prep.x_train) / cfg.batch_size)
-    epochs = cfg.epochs if stepper.head_only else optimization.planned_epochs(cfg, steps_per_epoch)
+    stepper, plan = Stepper(prep, activations.cache_fits(prep)), prep.plan
+    if stepper.head_only != plan.fits_head:  # the plan said how long the run trains; it must train that way
+        raise AssertionError(f"the plan {'fits' if plan.fits_head else 'does not fit'} the head alone, the run "
+                             f"{'does' if stepper.head_only else 'does not'}")
     result = RunResult(run_id or uuid.uuid4().hex[:12], "failed", cfg.to_dict(), list(prep.dataset.classes))
     return RunState(prep, stepper, result, Selection(prep.model), emitter(callbacks), cancel or CancelToken(),
-                    epochs, steps_per_epoch, hooks=recipe_hooks.for_run(prep, stepper))
+                    plan.epochs, plan.steps_per_epoch, hooks=recipe_hooks.for_run(prep, stepper))
 
 
 def _started(run: RunState) -> RunStarted:
-    """The run's first event: what trains (the plan's parameter counts), on what, for how many steps."""
+    """The run's first event: what trains (the plan, kept with the run record), on what, for how many steps."""
     prep = run.prep
     return RunStarted(run.result.run_id, prep.config.to_dict(), str(prep.device), run.result.classes,
                       length(prep.x_train), len(prep.y_val), run.epochs, run.steps_per_epoch,
-                      prep.plan.trainable_params, prep.plan.total_params, run.cached_boundary, n_test=len(prep.y_test))
+                      prep.plan.trainable_params, prep.plan.total_params, run.cached_boundary, n_test=len(prep.y_test),
+                      plan=prep.plan.to_dict())
 
 
 def _fit_head(run: RunState) -> None:
@@ -245,4 +248,5 @@ def _block_change(run: RunState) -> dict | None:
     except Exception as err:  # e.g. the weights went missing: report it, keep the run
         run.emit(Message(f"Could not measure which blocks changed: {type(err).__name__}: {err}"))
         return None
-    return {"blocks": prep.model.block_names, "cka": cka, "items": len(spread)}
+    return {"blocks": prep.model.block_names, "cka": cka, "items": len(spread),
+            "frozen": [b.frozen for b in prep.plan.blocks]}

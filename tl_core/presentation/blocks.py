@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from tl_core.config import Mode
 from tl_core.engine import recipes
-from tl_core.engine.plan import HEAD_NAME, RunPlan
+from tl_core.engine.plan import HEAD_NAME, RunPlan, depth_label
 from tl_core.presentation.formatting import (FROZEN_FILL, FROZEN_LINE, HEAD_COLOR, format_params, mode_color,
                                              mode_label, tint, trainable_summary)
 from tl_core.presentation.chart_style import style_figure
@@ -81,7 +81,7 @@ def _title(plan: RunPlan) -> str:
         return f"AdaBN: all {n} blocks frozen, BatchNorm statistics re-estimated; only the {HEAD_NAME} trains"
     lp = "LP-FT · " if plan.recipe == "lp-ft" else ""
     if mode is Mode.FINETUNE:
-        return f"{lp}{mode_label(mode)} (k={plan.depth}): {n_frozen} of {n} blocks frozen"
+        return f"{lp}{mode_label(mode)} ({depth_label(plan)}): {n_frozen} of {n} blocks frozen"
     if mode is Mode.FROZEN:
         return f"{mode_label(mode)}: all {n} blocks frozen, only the {HEAD_NAME} trains"
     return f"{mode_label(mode)}: all {n} blocks train from random weights"

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
+from tl_core.engine.plan import RunPlan
+
 from tl_core.presentation.chart_style import CHANCE_COLOR, FONT_SIZE, pct_axis, style_figure, empty_figure
 from tl_core.presentation.formatting import FROZEN_LINE, MODE_COLORS, format_pct
 
@@ -149,11 +151,14 @@ def topk_bar(probs: Mapping[str, float] | None, k: int = 5, title: str = "Top pr
     return style_figure(fig, title, height=160 + 55 * len(items))
 
 
-def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze_depth: int | None) -> go.Figure:
+def block_change(block_names: Sequence[str], cka: Sequence[float] | None,
+                 plan: RunPlan | Mapping | int | None) -> go.Figure:
     """How much fine-tuning changed each block: 1 - linear CKA against the pretrained network, per block.
 
-    Frozen blocks (the first ``freeze_depth``) are labelled "frozen" and sit at 0 by construction; the rest take the
-    fine-tune colour. The usual picture: early blocks barely move, the last ones change most.
+    The run's plan (a RunPlan or its stored dict) says which blocks never trained: exactly those are labelled
+    "frozen" and drawn grey (surgical fine-tuning freezes the blocks after the tuned one too); the rest take the
+    fine-tune colour. A run stored without a plan gives its frozen prefix's length instead. The usual picture:
+    early blocks barely move, the last ones change most.
     """
     title = "What fine-tuning changed"
     if not cka:
@@ -161,16 +166,16 @@ def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze
     names = [str(n) for n in block_names]
     if len(names) != len(cka):
         raise ValueError(f"{len(names)} block names but {len(cka)} CKA values")
-    k = max(0, min(int(freeze_depth or 0), len(names)))
+    frozen = _frozen_flags(plan, len(names))
     change = [max(0.0, 1.0 - float(v)) for v in cka]
-    colors = [FROZEN_LINE if i < k else MODE_COLORS["finetune"] for i in range(len(names))]
+    colors = [FROZEN_LINE if frozen[i] else MODE_COLORS["finetune"] for i in range(len(names))]
     fig = go.Figure(
         go.Bar(
             x=names,
             y=change,
             name="change",
             marker={"color": colors},
-            text=["frozen" if i < k else f"{v:.2f}" for i, v in enumerate(change)],  # words: no emoji font needed
+            text=["frozen" if frozen[i] else f"{v:.2f}" for i, v in enumerate(change)],  # words: no emoji font needed
             textposition="outside",
             cliponaxis=False,
             customdata=[float(v) for v in cka],
@@ -185,3 +190,15 @@ def block_change(block_names: Sequence[str], cka: Sequence[float] | None, freeze
     fig = style_figure(fig, title, subtitle=subtitle, height=420)
     fig.update_layout(margin={"t": 125})
     return fig
+
+
+def _frozen_flags(plan: RunPlan | Mapping | int | None, n_blocks: int) -> list[bool]:
+    """Per block, whether it never trained: from the plan, or (an old run without one) its frozen prefix."""
+    if plan is None or isinstance(plan, int):
+        prefix = max(0, min(int(plan or 0), n_blocks))
+        return [i < prefix for i in range(n_blocks)]
+    if not isinstance(plan, RunPlan):
+        plan = RunPlan.from_dict(plan)
+    if plan.n_blocks != n_blocks:
+        raise ValueError(f"the plan has {plan.n_blocks} blocks but the chart {n_blocks}")
+    return [b.frozen for b in plan.blocks]

@@ -54,6 +54,7 @@ class Job:
     queue_position: int = 0
     after: str | None = None  # another job's id: this one starts once that one has ended
     waiting_for: str = ""  # that job's label while it has not ended
+    plan: dict | None = None  # the run plan sent with it (RunPlan.to_dict); the run's own, once it has started
 
     @property
     def done(self) -> bool:
@@ -72,7 +73,18 @@ class Job:
 
     @property
     def epochs(self) -> int:
-        return self.started.epochs if self.started else self.config.epochs
+        """The epochs the run trains: the plan's (a converge budget's, not --epochs), before it has started too."""
+        if self.started:
+            return self.started.epochs
+        return self.plan["epochs"] if self.plan and self.plan.get("epochs") else self.config.epochs
+
+    @property
+    def depth_label(self) -> str:
+        """"k=5", the recipe's words, or "" (tl_core.engine.plan.depth_label), once the job has a plan."""
+        from tl_core.engine.plan import depth_label
+
+        plan = self.started.plan if self.started and self.started.plan else self.plan
+        return depth_label(plan) if plan else ""
 
     @property
     def total_steps(self) -> int:
@@ -107,8 +119,9 @@ class JobManager:
 
     # ---- commands ------------------------------------------------------------------
     def submit(self, config: TrainConfig, *, owner: str, dataset=None, label: str = "",
-               after: str | None = None) -> str:
-        """Queue a run; `dataset` is an already loaded upload (built-ins load by name in the worker).
+               after: str | None = None, plan=None) -> str:
+        """Queue a run; `dataset` is an already loaded upload (built-ins load by name in the worker); `plan` is the
+        RunPlan the page showed (tl_core.plan_for), sent with the run so that it trains exactly that.
 
         With `after` (an earlier job's id) the run starts only once that job has ended, so a quick run
         can have both cores to itself and show its curve at once.
@@ -117,10 +130,11 @@ class JobManager:
             if after is not None and after not in self._jobs:
                 raise KeyError(f"no job {after} to wait for")
             job_id = f"job{next(self._ids)}"
-            self._jobs[job_id] = Job(job_id, owner, copy.deepcopy(config), label, after=after)
+            plan = plan if plan is None or isinstance(plan, dict) else plan.to_dict()
+            self._jobs[job_id] = Job(job_id, owner, copy.deepcopy(config), label, after=after, plan=plan)
             self._cancel[job_id] = CancelToken()
             self._ended[job_id] = threading.Event()
-        self._pool.submit(self._work, job_id, dataset)
+        self._pool.submit(self._work, job_id, dataset, plan)
         return job_id
 
     def cancel(self, job_id: str) -> None:
@@ -204,13 +218,13 @@ class JobManager:
             elif isinstance(event, RunFinished):
                 job.finished, job.error, job.state = event, event.error, JobState(event.status)
 
-    def _work(self, job_id: str, dataset) -> None:
+    def _work(self, job_id: str, dataset, plan: dict | None) -> None:
         try:
-            self._run_job(job_id, dataset)
+            self._run_job(job_id, dataset, plan)
         finally:
             self._ended[job_id].set()
 
-    def _run_job(self, job_id: str, dataset) -> None:
+    def _run_job(self, job_id: str, dataset, plan: dict | None) -> None:
         token = self._cancel[job_id]
         job = self.snapshot(job_id)
         if job.after:  # submitted earlier, so it already holds a worker or ended: no deadlock
@@ -221,7 +235,8 @@ class JobManager:
             return
         self._update(job_id, state=JobState.PREPARING)
         try:
-            self.runner.run(RunRequest(job_id, job.owner, job.config, dataset), lambda e: self._on_event(job_id, e),
+            self.runner.run(RunRequest(job_id, job.owner, job.config, dataset, plan),
+                            lambda e: self._on_event(job_id, e),
                             token)
         except Cancelled:
             self._update(job_id, state=JobState.CANCELLED)

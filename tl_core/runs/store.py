@@ -2,7 +2,9 @@
 artifacts folder per run holding what is needed to reload and predict.
 
 It listens to the engine's event stream like any other consumer, so a run is
-recorded the same way from the CLI, the app or a test.
+recorded the same way from the CLI, the app or a test. Each run keeps its plan (what trained, per block and per
+epoch, and for how long: tl_core.engine.plan.RunPlan) from its first event; a row written before runs carried
+plans reads back with `plan` None.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from tl_core.records import JobState, RunSummary
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, owner TEXT, created_at TEXT, finished_at TEXT, status TEXT,
-    device TEXT, dataset TEXT, backbone TEXT, mode TEXT, config TEXT, summary TEXT, error TEXT);
+    device TEXT, dataset TEXT, backbone TEXT, mode TEXT, config TEXT, summary TEXT, error TEXT, plan TEXT);
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT REFERENCES runs(run_id) ON DELETE CASCADE, epoch INTEGER, train_loss REAL, train_acc REAL,
     val_loss REAL, val_acc REAL, seconds REAL, PRIMARY KEY (run_id, epoch));
@@ -51,6 +53,12 @@ def _writer() -> dict:
     return {"pid": os.getpid(), **({"server_pid": int(server)} if server.isdigit() else {})}
 
 
+def _add_plan_column(db: sqlite3.Connection) -> None:
+    """A store made before runs carried their plan gains the column; its old rows keep NULL."""
+    if "plan" not in {r["name"] for r in db.execute("PRAGMA table_info(runs)")}:
+        db.execute("ALTER TABLE runs ADD COLUMN plan TEXT")
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -67,6 +75,7 @@ class RunStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            _add_plan_column(db)
         self.mark_interrupted()
 
     def _connect(self) -> sqlite3.Connection:
@@ -80,11 +89,13 @@ class RunStore:
             db.execute(sql, args)
 
     # ---- writing ----------------------------------------------------------------
-    def create_run(self, run_id: str, config: dict, *, owner: str, device: str = "", status: str = "running") -> None:
-        self._write("INSERT INTO runs (run_id, owner, created_at, status, device, dataset, backbone, mode, config, summary)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+    def create_run(self, run_id: str, config: dict, *, owner: str, device: str = "", status: str = "running",
+                   plan: dict | None = None) -> None:
+        self._write("INSERT INTO runs (run_id, owner, created_at, status, device, dataset, backbone, mode, config,"
+                    " summary, plan) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (run_id, owner, _now(), status, device, config.get("data"), config.get("backbone"),
-                     config.get("mode"), json.dumps(config), json.dumps(_writer())))
+                     config.get("mode"), json.dumps(config), json.dumps(_writer()),
+                     None if plan is None else json.dumps(plan)))
 
     def add_epoch(self, run_id: str, row: dict) -> None:
         self._write("INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?)", (run_id, *[row[k] for k in HISTORY_KEYS]))
@@ -124,7 +135,7 @@ class RunStore:
         return {"run_id": row["run_id"], "owner": row["owner"], "created_at": row["created_at"],
                 "finished_at": row["finished_at"], "status": JobState(row["status"]), "device": row["device"],
                 "config": json.loads(row["config"]), "summary": RunSummary.from_dict(json.loads(row["summary"] or "{}")),
-                "error": row["error"], "history": history}
+                "error": row["error"], "history": history, "plan": json.loads(row["plan"]) if row["plan"] else None}
 
     def get_run(self, run_id: str) -> dict | None:
         with closing(self._connect()) as db:
@@ -168,7 +179,7 @@ class _Recorder:
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.run_id = event.run_id
-            self.store.create_run(event.run_id, event.config, owner=self.owner, device=event.device)
+            self.store.create_run(event.run_id, event.config, owner=self.owner, device=event.device, plan=event.plan)
         elif isinstance(event, EpochMetrics) and self.run_id:
             self.store.add_epoch(self.run_id, {k: getattr(event, k) for k in HISTORY_KEYS})
         elif isinstance(event, RunFinished) and self.run_id:

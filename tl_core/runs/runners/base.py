@@ -25,6 +25,7 @@ class RunRequest:
     owner: str
     config: TrainConfig
     dataset: Any = None  # an uploaded Dataset; None: the worker loads config.data (a built-in) itself
+    plan: dict | None = None  # the run plan shown before Start (RunPlan.to_dict); None: the worker makes it
 
 
 class Runner(Protocol):

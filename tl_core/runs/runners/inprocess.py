@@ -28,7 +28,7 @@ def train_here(store: RunStore | None, request: RunRequest, emit: EventHandler, 
     """prepare + fit in this process, recorded in `store`; the one body every runner's worker runs."""
     from tl_core.engine.training import fit, prepare
 
-    prep = prepare(request.config, request.dataset)
+    prep = prepare(request.config, request.dataset, request.plan)
     cancel.check()
     callbacks = [emit] if store is None else [store.recorder(owner=request.owner, model=prep.model), emit]
     return fit(prep, callbacks=callbacks, cancel=cancel)

@@ -99,7 +99,7 @@ class ProcessRunner:
         failed, if it did."""
         worker.cancel.clear()
         worker.job_id = request.job_id
-        worker.tasks.put((request.job_id, request.owner, request.config, request.dataset))
+        worker.tasks.put((request.job_id, request.owner, request.config, request.dataset, request.plan))
         run_id, error = None, None
         try:
             while True:
@@ -215,9 +215,9 @@ def worker_main(tasks, events, cancel_flag, ready, store_path: str, parent_pid: 
         task = tasks.get()
         if task is None:
             return
-        job_id, owner, config, dataset = task
+        job_id, owner, config, dataset, plan = task
         try:
-            train_here(store, RunRequest(job_id, owner, config, dataset), emit, token)
+            train_here(store, RunRequest(job_id, owner, config, dataset, plan), emit, token)
         except Cancelled:
             events.put((_ERROR, "cancelled"))
         except Exception as err:  # noqa: BLE001 - reported as the job's one line; a bug keeps its traceback here
