@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+import tl_core
 from tl_core.presentation import plots
 from tl_core.inputs import shifts
 from tl_core.engine import training
@@ -33,8 +34,13 @@ if cfg is not None and info is not None:
     plan = run_config.run_plan(info, n_classes, cfg.mode, cfg.freeze_depth, recipe=cfg.recipe,
                           surgical_block=cfg.surgical_block)
     problems.extend(plan.problems)
+    try:  # the run's own plan: what trains, and for how many epochs (a converge budget's, not --epochs)
+        if not plan.problems:
+            plan = tl_core.plan_for(cfg, data_choice.load_choice_dataset(choice))
+    except Exception as err:
+        problems.append(messages.error_text(err))
     trainable, total = plan.trainable_params, plan.total_params
-    depth_text = f" (k={cfg.freeze_depth})" if cfg.mode == "finetune" and cfg.recipe != "surgical" else ""
+    depth_text = f" ({tl_core.depth_label(plan)})" if tl_core.depth_label(plan) else ""
     mode_text = plots.mode_label(cfg.mode) + depth_text
     if cfg.mode != "scratch" and not cfg.pretrained:
         mode_text += ", random initialisation"
@@ -68,8 +74,10 @@ if cfg is not None and info is not None:
         "What trains": plan.sentence(),
         "Trainable parameters": f"{trainable:,} of {total:,} ({100 * trainable / total:.1f}%)",
         "Hyperparameters": (f"head fitted to convergence (logistic regression, regularisation chosen by "
-                            f"cross-validation) · {cfg.epochs} curve points" if head_only else
-                            f"{cfg.epochs} epochs · lr {cfg.effective_lr(info['family']):g} · batch {cfg.batch_size}")
+                            f"cross-validation) · {plan.epochs or cfg.epochs} curve points" if head_only else
+                            f"{plan.epochs or cfg.epochs} epochs of {plan.steps_per_epoch or '?'} "
+                            f"step{'' if plan.steps_per_epoch == 1 else 's'} · "
+                            f"lr {cfg.effective_lr(info['family']):g} · batch {cfg.batch_size}")
                            + (f" · image size {size}" if info["family"] == "vision" else f" · {cfg.max_length} tokens")
                            + (" · augmentation" if cfg.augment else ""),
         "Budget": training.budget_text(cfg) if not head_only else "until the head converges",

@@ -267,7 +267,8 @@ def test_refresh_restores_settings_and_upload():
     at.number_input(key="image_size").set_value(64).run()
     go(at, "train")
     before = texts(at)
-    assert "pets.zip" in before and "Fine-tune (k=6)" in before and "15 epochs" in before and "64 px" in before
+    # 15 epochs asked; the fine-tune trains to convergence: 9 items are one step an epoch, at most 300 epochs
+    assert "pets.zip" in before and "Fine-tune (k=6)" in before and "300 epochs of 1 step" in before and "64 px" in before
 
     for again in (new_app(s=owner), new_app(s=owner)):  # a refresh, and the URL in a second tab
         go(again, "data")

@@ -50,7 +50,7 @@ def test_a_run_keeps_the_plan_it_trained(tmp_path):
     from tl_core.config import TrainConfig
     from tl_core.engine import training
     from tl_core.inputs import data
-    from tl_core.records import depth_label_of, plan_of
+    from tl_core.engine.plan import depth_label_of, plan_of
 
     config = TrainConfig(data="builtin:digits", backbone="mobilenet_v2", mode="finetune", freeze_depth=5, epochs=1,
                          budget="fixed", labels_per_class=4, val_per_class=2, test_per_class=2, image_size=32)
@@ -72,7 +72,7 @@ def test_a_store_made_before_runs_kept_plans_still_loads(tmp_path):
         db.execute("INSERT INTO runs VALUES ('old1','t','2026-01-01','2026-01-01','completed','cpu','builtin:digits',"
                    "'mobilenet_v2','finetune',?,'{\"freeze_depth\": 7}',NULL)",
                    (json.dumps({**CONFIG, "mode": "finetune", "freeze_depth": 7}),))
-    from tl_core.records import depth_label_of
+    from tl_core.engine.plan import depth_label_of
 
     store = RunStore(path)
     old = store.get_run("old1")

@@ -146,3 +146,22 @@ def test_an_empty_table_cell_reads_as_an_en_dash():
     assert "None" not in shown.to_string()
     assert text_width(["your upload digits_upload.zip"]) >= 7 * len("your upload digits_upload.zip")
     assert text_width(["a"], least=80) == 80
+
+
+def test_a_run_is_labelled_with_the_epochs_and_depth_its_plan_trains():
+    """A from-scratch run on the converge budget asked for 10 epochs trains 100: every label says 100."""
+    from tl_core.config import TrainConfig
+    from tl_core.engine.plan import RunPlan
+    from tl_core.inputs import data
+    import tl_core
+    from ui import views
+
+    config = TrainConfig(data="builtin:digits", mode="scratch", labels_per_class=10, image_size=32, epochs=10)
+    plan = tl_core.plan_for(config, data.load_dataset("builtin:digits"))
+    assert (plan.epochs, plan.steps_per_epoch) == (100, 4)  # 100 items: 4 steps an epoch, 400 steps
+    line = views.describe_config(config.to_dict(), plan)
+    assert "100 epochs" in line and "10 epochs" not in line
+    assert views.describe_config(config.to_dict(), plan.to_dict()) == line  # a stored plan reads the same
+    tuned = TrainConfig(data="builtin:digits", mode="finetune", freeze_depth=5, labels_per_class=10, image_size=32)
+    assert "Fine-tune (k=5)" in views.describe_config(tuned.to_dict(), tl_core.plan_for(tuned, data.load_dataset("builtin:digits")))
+    assert isinstance(RunPlan.from_dict(plan.to_dict()), RunPlan)

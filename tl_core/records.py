@@ -138,26 +138,3 @@ class JobState(str, Enum):
 _ICONS = {JobState.QUEUED: ":material/schedule:", JobState.PREPARING: ":material/hourglass_top:",
           JobState.RUNNING: ":material/directions_run:", JobState.COMPLETED: ":material/check_circle:",
           JobState.CANCELLED: ":material/cancel:", JobState.FAILED: ":material/error:"}
-
-
-def plan_of(run: Mapping[str, Any]):
-    """A run record's plan (tl_core.engine.plan.RunPlan), None for a run stored before runs kept their plan."""
-    from tl_core.engine.plan import RunPlan
-
-    plan = run.get("plan")
-    return None if plan is None else plan if isinstance(plan, RunPlan) else RunPlan.from_dict(plan)
-
-
-def depth_label_of(run: Mapping[str, Any]) -> str:
-    """The run's depth label from its plan (tl_core.engine.plan.depth_label); a run stored without a plan is
-    labelled from its config: "k=N" for a plain fine-tune, "" otherwise."""
-    from tl_core.engine.plan import depth_label
-
-    plan = plan_of(run)
-    if plan is not None:
-        return depth_label(plan)
-    cfg = config_of(run)
-    depth = summary_of(run).get("freeze_depth", cfg.get("freeze_depth"))
-    if cfg.get("mode") != "finetune" or depth is None or cfg.get("recipe") == "surgical":
-        return ""
-    return f"k={depth}"

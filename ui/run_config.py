@@ -24,8 +24,10 @@ def effective_backbone(kind: str | None) -> str:
 
 
 def default_depth(n_blocks: int) -> int:
-    """The freeze depth unless one is chosen: half the blocks."""
-    return max(0, min(n_blocks, round(n_blocks / 2)))
+    """The freeze depth unless one is chosen: the engine's one default (half the blocks)."""
+    import tl_core
+
+    return tl_core.default_depth(n_blocks)
 
 
 def freeze_depth(n_blocks: int) -> int:

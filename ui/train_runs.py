@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import messages
-from ui.data_choice import current_data
+from ui.data_choice import current_data, load_choice_dataset
 from ui.run_config import build_config
 from ui.services import manager
 from ui.session_id import owner
@@ -22,8 +22,12 @@ def start_run() -> None:
     """The only place a run starts: the Start button's callback (runs once per click)."""
     messages.clear_note(_START_ERROR)
     try:
+        import tl_core
+
         choice = current_data()
-        job_id = manager().submit(build_config(choice), owner=owner(), dataset=choice.dataset, label="train")
+        config = build_config(choice)
+        plan = tl_core.plan_for(config, load_choice_dataset(choice))  # the plan the page showed travels with the run
+        job_id = manager().submit(config, owner=owner(), dataset=choice.dataset, label="train", plan=plan)
     except Exception as err:
         messages.leave_note(_START_ERROR, messages.error_text(err))
         return

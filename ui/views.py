@@ -56,7 +56,7 @@ def job_record(job: Job) -> dict:
     """A job as a run record (the shape the store returns), for tl_core.presentation.plots."""
     return {"run_id": job.run_id or job.job_id, "status": job.state, "config": job.config.to_dict(),
             "summary": job.summary, "history": job.history, "created_at": str(job.submitted_at),
-            "device": job.device, "error": job.error}
+            "device": job.device, "error": job.error, "plan": _job_plan(job)}
 
 
 def progress_text(job: Job, active: int | None = None) -> str:
@@ -76,7 +76,8 @@ def progress_text(job: Job, active: int | None = None) -> str:
     if job.state == "completed":
         return f"completed in {fmt_seconds(job.summary.get('wall_s'))}"
     if job.state == "cancelled":
-        return f"cancelled after {len(job.history)} of {job.epochs} epochs"
+        done = job.summary.get("epochs_done") if job.summary else None
+        return f"cancelled after {job.epoch if done is None else done} of {job.epochs} epochs"
     return f"failed: {job.error}"
 
 
@@ -86,17 +87,30 @@ def progress_value(job: Job) -> float:
     return max(0.0, min(1.0, job.progress))
 
 
-def describe_config(cfg: dict) -> str:
-    mode = plots.mode_label(cfg.get("mode"))
-    if cfg.get("mode") == "finetune" and cfg.get("freeze_depth") is not None and cfg.get("recipe") != "surgical":
-        mode += f" (k={cfg['freeze_depth']})"
+def _job_plan(job: Job | None) -> dict | None:
+    """The plan a job trains: the run's own once it has started, else the one sent with it."""
+    if job is None:
+        return None
+    return job.started.plan if job.started is not None and job.started.plan else job.plan
+
+
+def describe_config(cfg: dict, plan=None) -> str:
+    """One line for a run: data, backbone, mode with its depth label, labels per class and the epochs it trains.
+    `plan` (the run's RunPlan or its dict) says the depth and the epochs when there is one: a run on the converge
+    budget trains more epochs than it was given."""
+    from tl_core.engine.plan import depth_label_of
+
+    record = {"config": cfg, "plan": plan.to_dict() if hasattr(plan, "to_dict") else plan}
+    label = depth_label_of(record)
+    mode = plots.mode_label(cfg.get("mode")) + (f" ({label})" if label else "")
     if cfg.get("lp_ft"):
         mode += " after LP"
     if cfg.get("recipe") and cfg.get("recipe") != "lp-ft":
         mode += f", {recipe_text(cfg['recipe'])}"
     lpc = cfg.get("labels_per_class")
+    epochs = (record["plan"] or {}).get("epochs") or cfg.get("epochs")
     return (f"{data_label(cfg.get('data'))} · {cfg.get('backbone')} · {mode} · "
-            f"{'all' if lpc is None else lpc} labels/class · {cfg.get('epochs')} epochs")
+            f"{'all' if lpc is None else lpc} labels/class · {epochs} epochs")
 
 
 def recipe_text(name: str) -> str:
@@ -178,14 +192,15 @@ def render_result(record: dict, key: str) -> None:
                                         for c in ("precision", "recall", "f1")})
     change = summary.get("block_similarity")
     if change:
-        chart(plots.block_change, change["blocks"], change["cka"], summary.get("freeze_depth"), key=f"{key}_change")
+        chart(plots.block_change, change["blocks"], change["cka"], record.get("plan") or summary.get("freeze_depth"),
+              key=f"{key}_change")
 
 
 def render_record(record: dict, key: str) -> None:
     """A run from the store (after a restart, or any finished run)."""
     status = record.get("status")
     cfg = record.get("config") or {}
-    st.markdown(f"{JobState(status).icon} **Run {record['run_id']}** — {describe_config(cfg)}")
+    st.markdown(f"{JobState(status).icon} **Run {record['run_id']}** — {describe_config(cfg, record.get('plan'))}")
     st.caption(f"status: {status}")
     st.plotly_chart(plots.learning_curves(record.get("history"), cfg.get("mode")), width="stretch", key=f"{key}_curves")
     if status == "completed":
@@ -198,7 +213,7 @@ def render_job(job: Job, key: str, *, cancel_key: str | None = "cancel_run") -> 
     """One job: status, progress bar, Cancel, live curves, and the results once done."""
     cfg = job.config.to_dict()
     run = f"Run {job.run_id}" if job.run_id else f"Job {job.job_id}"
-    st.markdown(f"{job.state.icon} **{run}** — {describe_config(cfg)}")
+    st.markdown(f"{job.state.icon} **{run}** — {describe_config(cfg, _job_plan(job))}")
     text = progress_text(job)
     if job.state == "failed":
         st.error(job.error or "the run failed")
@@ -240,7 +255,7 @@ class SessionRun:
     job: Job | None = None
 
     def label(self) -> str:
-        return f"{self.status} · Run {self.run_id or self.key} · {describe_config(self.config)}"
+        return f"{self.status} · Run {self.run_id or self.key} · {describe_config(self.config, _job_plan(self.job))}"
 
 
 def _stamp(text: str | None) -> float:

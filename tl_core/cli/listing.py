@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from tl_core.cli.common import open_store
-from tl_core.records import RunSummary, depth_label_of
+from tl_core.engine.plan import depth_label_of
+from tl_core.records import RunSummary
 
 
 def cmd_backbones(args) -> int:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from tl_core.config import BACKBONE_LR_FACTOR, CONVERGE_MAX_EPOCHS, CONVERGE_MIN_STEPS, Mode
+from tl_core.records import config_of, summary_of
 from tl_core.engine import recipes
 from tl_core.models.backbone_info import BackboneInfo
 
@@ -278,3 +279,23 @@ def plan_run(mode: Mode | str, freeze_depth: int | None, info: BackboneInfo | Ma
                    image_size=image_size if info.family == "vision" else None,
                    max_length=max_length if info.family == "text" else None, problems=tuple(problems),
                    recipe=recipe, block_cache=info.block_cache)
+
+
+# ---- a stored run's plan -------------------------------------------------------------------------
+def plan_of(run: Mapping[str, Any]):
+    """A run record's plan (tl_core.engine.plan.RunPlan), None for a run stored before runs kept their plan."""
+    plan = run.get("plan")
+    return None if plan is None else plan if isinstance(plan, RunPlan) else RunPlan.from_dict(plan)
+
+
+def depth_label_of(run: Mapping[str, Any]) -> str:
+    """The run's depth label from its plan (tl_core.engine.plan.depth_label); a run stored without a plan is
+    labelled from its config: "k=N" for a plain fine-tune, "" otherwise."""
+    plan = plan_of(run)
+    if plan is not None:
+        return depth_label(plan)
+    cfg = config_of(run)
+    depth = summary_of(run).get("freeze_depth", cfg.get("freeze_depth"))
+    if cfg.get("mode") != "finetune" or depth is None or cfg.get("recipe") == "surgical":
+        return ""
+    return f"k={depth}"
