@@ -393,7 +393,7 @@ def test_refresh_and_second_tab_keep_upload_and_settings(new_context, app_url):
     set_number(page, "image_size", 40)
     nav(page, "train", "Train")
     settings = train_summary(page)
-    for part in ("your upload shapes.zip", "4 labels/class", "3 validation/class", "Fine-tune (k=", "3 epochs",
+    for part in ("your upload shapes.zip", "4 labels/class", "3 validation/class", "Fine-tune (k=", "300 epochs",
                  "image size 40 px"):
         assert part in settings, settings
 
