@@ -81,12 +81,14 @@ def what_was_run(runs: Sequence[Mapping[str, Any]]) -> str:
 
 
 def run_label(run: Mapping[str, Any]) -> str:
-    """Legend label: 'mobilenet_v2 · Fine-tune (k=3) · 25/class · a1b2c3'."""
+    """Legend label: 'mobilenet_v2 · Fine-tune (k=3) · 25/class · a1b2c3', its depth label from the run's plan."""
+    from tl_core.engine.plan import depth_label_of
+
     cfg = config_of(run)
-    mode = cfg.get("mode")
-    m = mode_label(mode)
-    if mode == "finetune" and cfg.get("freeze_depth") is not None:
-        m += f" (k={cfg['freeze_depth']})"
+    m = mode_label(cfg.get("mode"))
+    depth = depth_label_of(run)
+    if depth:
+        m += f" ({depth})"
     parts = [str(cfg.get("backbone") or "?"), m]
     if cfg.get("labels_per_class") is not None:
         parts.append(f"{cfg['labels_per_class']}/class")
