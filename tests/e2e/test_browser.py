@@ -414,7 +414,7 @@ def test_refresh_and_second_tab_keep_upload_and_settings(new_context, app_url):
     run_id = wait_completed(other, 30)  # the plan's 300 epochs, evaluated every tenth: 30 points on the curve
     header = other.get_by_text(re.compile(rf"Run {run_id} —")).first.inner_text()
     assert "your upload shapes.zip" in header and "upload:" not in header, header
-    assert "Fine-tune (k=" in header and "4 labels/class · 3 epochs" in header, header
+    assert "Fine-tune (k=" in header and "4 labels/class · 300 epochs" in header, header
 
 
 # ---- 3. Model: the freeze-depth slider moves the trainable-parameter count -------------------------------------

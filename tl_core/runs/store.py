@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,7 +57,11 @@ def _writer() -> dict:
 def _add_plan_column(db: sqlite3.Connection) -> None:
     """A store made before runs carried their plan gains the column; its old rows keep NULL."""
     if "plan" not in {r["name"] for r in db.execute("PRAGMA table_info(runs)")}:
-        db.execute("ALTER TABLE runs ADD COLUMN plan TEXT")
+        try:
+            db.execute("ALTER TABLE runs ADD COLUMN plan TEXT")
+        except sqlite3.OperationalError as err:  # another process added it between the look and the change
+            if "duplicate column" not in str(err):
+                raise
 
 
 def _now() -> str:
@@ -72,11 +77,24 @@ class RunStore:
         self.path = path
         self.artifacts_root = path.parent / "artifacts"
         self._lock = threading.Lock()
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-            _add_plan_column(db)
+        self._create()
         self.mark_interrupted()
+
+    def _create(self, attempts: int = 100) -> None:
+        """The tables, in WAL mode. Switching the journal mode takes the file's exclusive lock without waiting on
+        SQLite's busy timeout, so two processes opening one new store at once (two servers, or a server and its
+        workers) retry for a few seconds instead of failing."""
+        for attempt in range(attempts):
+            try:
+                with closing(self._connect()) as db, db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(SCHEMA)
+                    _add_plan_column(db)
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
