@@ -236,6 +236,20 @@ def test_overlay_curves_loss_metric_and_same_mode_dashes():
         plots.overlay_curves(runs, metric="nope")
 
 
+def test_curve_legends_sit_below_the_epoch_axis_title():
+    """Anchored to the figure's bottom edge with room above it for the tick labels and the axis title: a legend
+    placed in plot coordinates (y = -0.2) lands on "epoch" when the plot is short."""
+    runs = [make_run(f"r{i}", mode, 0.8) for i, mode in enumerate(["frozen", "finetune", "scratch", "scratch", "finetune"])]
+    for fig in (plots.learning_curves(make_history(3), "finetune"), plots.overlay_curves(runs),
+                plots.mode_curves(runs)):
+        legend = fig.layout.legend
+        assert (legend.orientation, legend.yref, legend.y, legend.yanchor) == ("h", "container", 0, "bottom")
+        assert fig.layout.margin.b >= 80 + 28  # tick labels and axis title, then one legend row at least
+    overlay = plots.overlay_curves(runs)
+    assert overlay.layout.margin.b == 80 + 28 * 3  # five run labels: three rows of two
+    assert overlay.layout.height - overlay.layout.margin.b - overlay.layout.margin.t >= 250  # the plot keeps its room
+
+
 def test_overlay_curves_empty():
     fig = plots.overlay_curves([])
     serialisable(fig)

@@ -122,6 +122,19 @@ def style_figure(fig: go.Figure, title: str, subtitle: str | None = None, height
     return fig
 
 
+#: Height of one row of a horizontal legend, in pixels.
+LEGEND_ROW_PX = 28
+
+
+def bottom_legend(fig: go.Figure, rows: int = 1) -> go.Figure:
+    """A horizontal legend at the figure's bottom edge, below the x axis's title (never over it): anchored to the
+    container, not the plot, with the bottom margin grown to hold the tick labels, the axis title and `rows` rows."""
+    fig.update_layout(legend={"orientation": "h", "yref": "container", "y": 0.0, "yanchor": "bottom",
+                              "x": 0.0, "xanchor": "left"},
+                      margin={"b": 80 + LEGEND_ROW_PX * rows})
+    return fig
+
+
 def empty_figure(message: str = WAITING_TEXT, title: str = "") -> go.Figure:
     """A blank chart that says why it is blank."""
     fig = go.Figure()

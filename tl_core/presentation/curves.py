@@ -12,6 +12,7 @@ from tl_core.presentation.chart_style import (
     _ACC_METRICS,
     _METRIC_LABELS,
     FONT_SIZE,
+    LEGEND_ROW_PX,
     TRAIN_DASH,
     VAL_DASH,
     WAITING_TEXT,
@@ -19,6 +20,7 @@ from tl_core.presentation.chart_style import (
     _epoch_axis,
     pct_axis,
     _sorted_modes,
+    bottom_legend,
     style_figure,
     what_was_run,
     empty_figure,
@@ -105,7 +107,7 @@ def learning_curves(
             font={"size": FONT_SIZE - 2},
         )
     style_figure(fig, title)
-    fig.update_layout(legend={"orientation": "h", "y": -0.2, "x": 0.5, "xanchor": "center"})
+    bottom_legend(fig)
     return fig
 
 
@@ -148,8 +150,9 @@ def overlay_curves(runs: Sequence[Mapping[str, Any]], metric: str = "val_acc") -
         pct_axis(fig.update_yaxes, _METRIC_LABELS[metric], upper=1.02)
     else:
         fig.update_yaxes(title_text=_METRIC_LABELS[metric], rangemode="tozero")
-    style_figure(fig, title, subtitle=what_was_run(runs) or None, height=480 + 22 * len(runs))
-    fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0, "yanchor": "top"})
+    rows = -(-len(runs) // 2)  # two run labels fit on one legend row
+    style_figure(fig, title, subtitle=what_was_run(runs) or None, height=460 + LEGEND_ROW_PX * rows)
+    bottom_legend(fig, rows)
     return fig
 
 
@@ -195,5 +198,5 @@ def mode_curves(runs: Sequence[Mapping[str, Any]], metric: str = "val_acc") -> g
         fig.update_yaxes(title_text=_METRIC_LABELS[metric], rangemode="tozero")
     style_figure(fig, title, subtitle="mean over seeds, band: lowest to highest" if any(
         len(s) > 1 for s in by_mode.values()) else None)
-    fig.update_layout(legend={"orientation": "h", "y": -0.18, "x": 0, "yanchor": "top"})
+    bottom_legend(fig)
     return fig
