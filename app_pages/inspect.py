@@ -7,7 +7,8 @@ The page only picks the run and lays out what tl_core.runs.inspection computes; 
 import streamlit as st
 
 from tl_core.presentation import inspect_plots, plots
-from tl_core.presentation.inspect_report import item_caption, read_separation, space_titles, two_decimals
+from tl_core.presentation.inspect_report import (gain_deltas, item_caption, read_separation, space_titles,
+                                                 two_decimals)
 from tl_core.runs import inspection, run_select
 from ui import data_choice, messages, picks, services, session_id, wording
 
@@ -133,16 +134,17 @@ def what_it_learned() -> None:
         st.error(f"Cannot compute the features of run {run_id}: {messages.error_text(err)}")
         return
     reading = read_separation(result)
+    knn_delta, sil_delta = gain_deltas(result)
     m1, m2, m3, m4 = st.columns(4)
     b, a = result["before"], result["after"]
     m1.metric("k-NN accuracy before", plots.format_pct(b["knn_acc"], 1),
               help=f"{b['k']} nearest neighbours (cosine), {b['folds']}-fold cross-validation repeated "
                    f"{b['repeats']} times over the {result['n_items']} validation items")
     m2.metric("k-NN accuracy after", plots.format_pct(a["knn_acc"], 1),
-              delta=None if result["knn_gain"] is None else f"{100 * result['knn_gain']:+.1f} points")
+              delta=knn_delta)
     m3.metric("Silhouette before", two_decimals(b["silhouette"]))
     m4.metric("Silhouette after", two_decimals(a["silhouette"]),
-              delta=None if result["silhouette_gain"] is None else f"{result['silhouette_gain']:+.2f}")
+              delta=sil_delta)
     (st.success if reading.ok and result["direction"] == "more" else st.info)(reading.text)
     fig = inspect_plots.embedding_maps(result)
     event = st.plotly_chart(fig, width="stretch", key=f"inspect_map_{run_id}_{method}", on_select="rerun",

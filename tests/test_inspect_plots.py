@@ -26,11 +26,14 @@ def _result(**over) -> dict:
 def test_embedding_maps_are_two_panels_coloured_by_class_with_mistakes_marked():
     fig = inspect_plots.embedding_maps(_result())
     assert isinstance(fig, go.Figure)
-    assert len(fig.data) == 2 * len(CLASSES)  # one trace per class in each panel
     before = [t for t in fig.data if t.meta.startswith("before:")]
     after = [t for t in fig.data if t.meta.startswith("after:")]
+    keys = [t for t in fig.data if t.meta.startswith("key:")]
+    assert fig.data[:2 * len(CLASSES)] == tuple(before + after)  # data first: curve numbers index the panels
     assert [t.name for t in before] == [t.name for t in after] == CLASSES
-    assert all(t.showlegend for t in before) and not any(t.showlegend for t in after)  # one legend for both
+    assert all(t.showlegend is False for t in before + after)  # the legend is drawn by the keys alone
+    # a circle per class, whatever symbols its points have, and one x for "wrong"
+    assert [(t.name, t.marker.symbol) for t in keys] == [(c, "circle") for c in CLASSES] + [("× wrong", "x")]
     assert {t.xaxis for t in before} == {"x"} and {t.xaxis for t in after} == {"x2"}
     assert before[0].marker.color == after[0].marker.color != before[1].marker.color  # a class keeps its colour
     cats = before[0]
@@ -110,3 +113,12 @@ def test_titles_and_captions():
                                                       {"class": "fox", "probability": 0.09}]}
     assert item_caption(row) == "true cat · dog (71%), cat (20%)"
     assert item_caption(row, top=3).endswith("fox (9%)")
+
+
+def test_a_frozen_run_shows_no_change_arrow_and_a_trained_one_shows_its_gain():
+    from tl_core.presentation.inspect_report import gain_deltas
+
+    assert gain_deltas(_result()) == ("+30.0 points", "+0.25")
+    # a frozen run's features are the pretrained ones: "+0.0 points" with a green arrow would claim a change
+    assert gain_deltas(_result(mode="frozen", unchanged=True, knn_gain=0.0, silhouette_gain=0.0)) == (None, None)
+    assert gain_deltas(_result(knn_gain=None, silhouette_gain=None)) == (None, None)

@@ -75,7 +75,7 @@ def embedding_maps(result: Mapping[str, Any], texts: Sequence[str] | None = None
                       else f"item {it['index']}: click to see it") for pos, it in mine]
             fig.add_trace(go.Scatter(
                 x=[it[key][0] for _, it in mine], y=[it[key][1] for _, it in mine], mode="markers", name=name,
-                legendgroup=name, showlegend=col == 1, meta=f"{key}:{name}",
+                legendgroup=name, showlegend=False, meta=f"{key}:{name}",
                 marker={"color": colors[c], "size": 9, "line": {"width": 0.5, "color": "#333"},
                         "symbol": ["circle" if it["true"] == it["predicted"] else "x" for _, it in mine]},
                 customdata=[[pos, it["true"], it["predicted"], h] for (pos, it), h in zip(mine, hover)],
@@ -83,6 +83,7 @@ def embedding_maps(result: Mapping[str, Any], texts: Sequence[str] | None = None
                               "<extra></extra>",
                 selected={"marker": {"size": 13}}, unselected={"marker": {"opacity": 0.35}}),
                 row=1, col=col)
+    _legend_keys(fig, classes, colors)
     fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False)
     for ann in fig.layout.annotations[:2]:  # the subplot titles
@@ -92,6 +93,17 @@ def embedding_maps(result: Mapping[str, Any], texts: Sequence[str] | None = None
     fig = chart_style.style_figure(fig, title, subtitle=subtitle, height=600)
     fig.update_layout(margin={"t": 170}, legend={"title": {"text": "true class"}})
     return fig
+
+
+def _legend_keys(fig: go.Figure, classes: Sequence[str], colors: Sequence[str]) -> None:
+    """The legend's keys, drawn by empty traces after the data (so the data traces keep their curve numbers): a
+    circle per class, whatever symbol that class's first point has, and one grey x for "wrong"."""
+    for c, name in enumerate(classes):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, legendgroup=name, meta=f"key:{name}",
+                                 marker={"color": colors[c], "size": 9, "symbol": "circle",
+                                         "line": {"width": 0.5, "color": "#333"}}, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="× wrong", meta="key:wrong",
+                             marker={"color": "#777", "size": 9, "symbol": "x"}, hoverinfo="skip"))
 
 
 def selected_positions(points: Iterable[Mapping[str, Any]] | None, fig: go.Figure | None = None) -> list[int]:

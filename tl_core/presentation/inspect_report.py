@@ -64,6 +64,15 @@ def read_separation(result: Mapping[str, Any]) -> Reading:
     return Reading(f"{head}: {numbers}{spread}.{caveat}", not unhealthy)
 
 
+def gain_deltas(result: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The k-NN and silhouette changes as metric deltas ("+3.0 points", "+0.12"); None where nothing changed (a
+    frozen run's features are the pretrained ones: no arrow for a change that cannot happen) or none is known."""
+    if result.get("unchanged"):
+        return None, None
+    knn, sil = result.get("knn_gain"), result.get("silhouette_gain")
+    return (None if knn is None else f"{100 * knn:+.1f} points", None if sil is None else f"{sil:+.2f}")
+
+
 def item_caption(row: Mapping[str, Any], top: int = 2) -> str:
     """'true cat · dog (54%), cat (10%)' for a gallery item (a row of `Predictions.row`): the true class, then the
     model's most likely classes (the brackets keep class names that are numbers apart from the percentages)."""
