@@ -6,6 +6,7 @@ from tl_core.presentation import blocks as blocks_chart, plots
 from tl_core.inputs import shifts
 from tl_core.config import BUDGET_HELP, CONVERGE_MIN_STEPS, MODE_HELP, MODES, default_lr
 from ui import data_choice, recipes_view, run_config, services, settings
+from ui.wording import BUDGET_CAPTIONS, BUDGET_LABELS
 
 st.title("Model")
 
@@ -157,13 +158,12 @@ settings.seed_widget("budget")
 settings.seed_widget("ood_shift", valid=lambda v: v in shifts.IMAGE_SHIFTS)
 f1, f2 = st.columns(2)
 f1.selectbox("Training budget", settings.BUDGET_CHOICES, key="budget",
-             format_func=lambda v: {"auto": "auto (to convergence when the network trains)",
-                                    "fixed": "same short budget: the epochs set, for every arm",
-                                    "converge": f"to convergence (at least {CONVERGE_MIN_STEPS} steps)"}[v],
+             format_func=BUDGET_LABELS.get,
              help="Fine-tuning and training from scratch stop far from what they can reach after a few dozen "
                   "steps: compared on a short budget, one arm can look better or worse than it is (Kornblith et "
                   "al. 2019 train each baseline properly). A frozen head is fitted to convergence either way. "
                   f"{BUDGET_HELP['converge'].format(steps=CONVERGE_MIN_STEPS).capitalize()}.")
+f1.caption(BUDGET_CAPTIONS[settings.get("budget")].format(steps=CONVERGE_MIN_STEPS))
 if family == "vision":
     f2.selectbox("Out-of-distribution check", list(shifts.IMAGE_SHIFTS), key="ood_shift",
                  format_func=lambda v: f"{v}: {shifts.SHIFTS[v]}",

@@ -306,6 +306,9 @@ def test_a_stale_or_edited_session_file_falls_back_to_the_defaults():
     assert at.number_input(key="epochs").value == 10 and at.radio(key="mode").value == "frozen"
     assert at.selectbox(key="lr").value == "auto" and at.selectbox(key="batch_size").value == 32
     assert at.selectbox(key="budget").value == "fixed"
+    # the choice fits a half-width box at 800 px (its label is short), and the caption below it says what it means
+    assert len(at.selectbox(key="budget").format_func("fixed")) <= 20
+    assert any("Every arm trains exactly the epochs set" in c.value for c in at.caption)
     go(at, "train")
     assert "10 curve points" in texts(at) and not at.error
 

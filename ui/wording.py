@@ -22,3 +22,15 @@ def data_label(name: str | None) -> str:
     if kind == "upload" and rest:
         return f"your upload {rest.rsplit('@', 1)[0]}"
     return str(name)
+
+
+#: The training budget's choices, short enough for a half-width select box at 800 px; the caption below says more.
+BUDGET_LABELS = {"auto": "auto", "fixed": "same short budget", "converge": "to convergence"}
+BUDGET_CAPTIONS = {
+    "auto": "Fine-tuning and from-scratch runs train to convergence (at least {steps} optimizer steps, the best "
+            "epoch on validation kept); a frozen head's fit converges by itself.",
+    "fixed": "Every arm trains exactly the epochs set: a short budget can make one arm look better or worse than "
+             "it is.",
+    "converge": "Every arm trains to convergence: at least {steps} optimizer steps, the best epoch on validation "
+                "kept.",
+}
