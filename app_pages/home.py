@@ -8,7 +8,7 @@ from tl_core.runs import demo
 from tl_core.presentation import blocks as blocks_chart, plots, report
 from tl_core.config import MODE_HELP
 from tl_core.records import JobState
-from ui import demo_session, run_config, services, views, warmup
+from ui import demo_session, services, views, warmup
 
 st.title("Transfer Lab")
 
@@ -167,9 +167,10 @@ with after:
 # Below the button, so the button is ready before the backbone is described (torchvision's import takes seconds).
 def _demo_blocks(mode: str):
     """What one of the three runs trains, block by block: the picture to keep in mind while the curves grow."""
+    import tl_core
+
     cfg = next(c for c in demo_session.demo_configs() if c.mode == mode)
-    info, n_classes = services.describe(cfg.backbone), len(services.builtin_info(cfg.data)["classes"])
-    return blocks_chart.block_diagram(run_config.run_plan(info, n_classes, mode, cfg.freeze_depth))
+    return blocks_chart.block_diagram(tl_core.config_plan(cfg, len(services.builtin_info(cfg.data)["classes"])))
 
 
 shown = st.segmented_control("What each run trains", ["frozen", "finetune", "scratch"], default="finetune",

@@ -5,7 +5,7 @@ import streamlit as st
 from tl_core.presentation import blocks as blocks_chart, plots
 from tl_core.inputs import shifts
 from tl_core.config import BUDGET_HELP, CONVERGE_MIN_STEPS, MODE_HELP, MODES, default_lr
-from ui import data_choice, recipes_view, run_config, services, settings
+from ui import data_choice, messages, recipes_view, run_config, services, settings
 from ui.wording import BUDGET_CAPTIONS, BUDGET_LABELS
 
 st.title("Model")
@@ -75,10 +75,10 @@ st.subheader("Freeze depth")
 surgical = recipe == "surgical"  # it tunes the one block picked above: no freeze depth applies
 settings.seed_widget("freeze_depth", default=run_config.default_depth(n_blocks),
                      valid=lambda v: v is not None and v <= n_blocks)
-depth = st.slider("Freeze depth", 0, n_blocks, key="freeze_depth", on_change=recipes_view.freeze_depth_moved,
-                  disabled=surgical,
-                  help="Fine-tune: the first k blocks stay frozen, the rest and the new head train. "
-                       "Moving it switches the mode to Fine-tune.")
+st.slider("Freeze depth", 0, n_blocks, key="freeze_depth", on_change=recipes_view.freeze_depth_moved,
+          disabled=surgical,
+          help="Fine-tune: the first k blocks stay frozen, the rest and the new head train. "
+               "Moving it switches the mode to Fine-tune.")
 settings.keep("freeze_depth")
 mode = settings.get("mode")
 if surgical:
@@ -88,17 +88,22 @@ elif mode != "finetune":
     st.caption(f"The freeze depth applies to fine-tuning; in {plots.mode_label(mode)} mode "
                + ("every block is frozen." if mode == "frozen" else "nothing is frozen."))
 
-plan = run_config.run_plan(info, n_classes, mode, depth, recipe=recipe, surgical_block=surgical_block)
-for problem in plan.problems:
+try:  # the engine's plan of the run Start would submit: the diagram shows what will train
+    plan = run_config.settings_plan(choice)
+except Exception as err:  # noqa: BLE001  (settings that cannot run: say why, keep the rest of the page)
+    plan = None
+    st.warning(messages.error_text(err))
+for problem in plan.problems if plan else []:
     st.warning(problem)
-trainable, total, head = plan.trainable_params, plan.total_params, plan.head_params
-st.plotly_chart(blocks_chart.block_diagram(plan), width="stretch", key="block_diagram")
-m1, m2 = st.columns([1, 3])
-m1.metric("Trainable parameters", f"{trainable:,}", help=plots.trainable_summary(trainable, total))
-share = 100 * trainable / total if total else 0
-m2.markdown(f"**{share:.1f}%** of {total:,} parameters train "
-            f"(the new head: {info['feature_dim']:,} features × {n_classes} classes + {n_classes} biases = {head:,}).")
-m2.write(plan.sentence())
+if plan is not None:
+    trainable, total, head = plan.trainable_params, plan.total_params, plan.head_params
+    st.plotly_chart(blocks_chart.block_diagram(plan), width="stretch", key="block_diagram")
+    m1, m2 = st.columns([1, 3])
+    m1.metric("Trainable parameters", f"{trainable:,}", help=plots.trainable_summary(trainable, total))
+    share = 100 * trainable / total if total else 0
+    m2.markdown(f"**{share:.1f}%** of {total:,} parameters train (the new head: {info['feature_dim']:,} features "
+                f"× {n_classes} classes + {n_classes} biases = {head:,}).")
+    m2.write(plan.sentence())
 if mode == "finetune":
     st.checkbox("Train the head first (LP-FT)", key="lp_ft", value=settings.initial("lp_ft"),
                 on_change=recipes_view.lp_ft_changed,

@@ -31,8 +31,7 @@ else:
 
 if cfg is not None and info is not None:
     n_classes = len(choice.classes)
-    plan = run_config.run_plan(info, n_classes, cfg.mode, cfg.freeze_depth, recipe=cfg.recipe,
-                          surgical_block=cfg.surgical_block)
+    plan = tl_core.config_plan(cfg, n_classes)
     problems.extend(plan.problems)
     try:  # the run's own plan: what trains, and for how many epochs (a converge budget's, not --epochs)
         if not plan.problems:

@@ -12,6 +12,13 @@ def plan_for(config, dataset):
     return _plan_for(config, dataset)
 
 
+def config_plan(config, n_classes: int):
+    """What trains, from the settings alone (no data read, no budget): the block diagram before a split exists."""
+    from tl_core.engine.planning import config_plan as _config_plan
+
+    return _config_plan(config, n_classes)
+
+
 def depth_label(plan) -> str:
     """"k=5", the recipe's words ("tunes stage3 only"), or "" (frozen, from scratch): a RunPlan or its dict."""
     from tl_core.engine.plan import depth_label as _depth_label

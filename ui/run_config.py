@@ -4,7 +4,7 @@ the TrainConfig the Start button submits. Read from `ui.settings` only; the engi
 from __future__ import annotations
 
 from tl_core.config import RECIPES, Mode, TrainConfig
-from tl_core.engine.plan import RunPlan, plan_run
+from tl_core.engine.plan import RunPlan
 from ui import settings
 from ui.data_choice import DEFAULT_DATA, UPLOAD, DataChoice, labels_per_class
 from ui.services import backbone_names, describe
@@ -49,10 +49,12 @@ def surgical_block(n_blocks: int) -> int | None:
     return n_blocks - 1 if v is None else int(v)
 
 
-def run_plan(info: dict, n_classes: int, mode: str, depth: int | None, *, recipe: str | None = None,
-             surgical_block: int | None = None) -> RunPlan:
-    """What trains, from describe() alone (no model is built): the same plan `training.prepare` checks."""
-    return plan_run(mode, depth, info, max(n_classes, 2), recipe=recipe, surgical_block=surgical_block)
+def settings_plan(choice: DataChoice) -> RunPlan:
+    """What the kept settings train on `choice` (2 classes before any data is chosen): the engine's own plan of the
+    TrainConfig that Start would submit, before the split. Raises ConfigError where the settings cannot run."""
+    import tl_core
+
+    return tl_core.config_plan(build_config(choice), max(len(choice.classes), 2))
 
 
 def _auto(value):

@@ -57,7 +57,13 @@ def checked_plan(config: TrainConfig, dataset: data.Dataset, *, n_train: int | N
     return plan
 
 
-def _plan(config: TrainConfig, ds: data.Dataset) -> RunPlan:
-    return plan_run(config.mode, config.freeze_depth, backbones.info(config.backbone), len(ds.classes),
+def config_plan(config: TrainConfig, n_classes: int) -> RunPlan:
+    """What trains, from the settings alone: no data read and no budget planned. The picture the Model page and
+    the demo draw before a split exists; `plan_for` starts from it."""
+    return plan_run(config.mode, config.freeze_depth, backbones.info(config.backbone), n_classes,
                     image_size=config.image_size, max_length=config.max_length, recipe=config.recipe,
                     surgical_block=config.surgical_block, pretrained=config.pretrained)
+
+
+def _plan(config: TrainConfig, ds: data.Dataset) -> RunPlan:
+    return config_plan(config, len(ds.classes))
