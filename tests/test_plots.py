@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import pytest
 
 from tl_core.engine.plan import plan_run
+from tl_core.models.backbones import describe as backbones_info
 from tl_core.presentation import blocks, plots, report
 from tl_core.presentation.plots import MODE_COLORS, MODE_LABELS
 
@@ -355,6 +356,25 @@ def test_freeze_sweep_fine_tune_line_with_frozen_and_scratch_references():
     assert list(fig.layout.xaxis.tickvals) == [0, 2, 4, 6]
     lines = chance_lines(fig)
     assert len(lines) == 1 and lines[0].y0 == pytest.approx(0.25)
+
+
+def test_gap_and_sweep_read_the_depth_from_each_runs_plan():
+    """A surgical fine-tune is labelled by what its plan trains and stays off the freeze-depth axis; a plain one is
+    placed at its plan's depth even where its summary says otherwise."""
+    from tl_core.presentation.report import cell_words
+    from tl_core.runs import comparison
+
+    info = backbones_info("mobilenet_v2")
+    surgical = make_run("s1", "finetune", 0.8, k=0)
+    surgical["config"].update(recipe="surgical", surgical_block=3)
+    surgical["plan"] = plan_run("finetune", None, info, 4, recipe="surgical", surgical_block=3).to_dict()
+    plain = make_run("p1", "finetune", 0.7, k=0)  # a summary that disagrees with the plan: the plan wins
+    plain["plan"] = plan_run("finetune", 5, info, 4).to_dict()
+    cells = {c.runs[-1]["run_id"]: c for c in comparison.cells([surgical, plain])}
+    assert cell_words(cells["s1"]) == f"fine-tuned (tunes {info['blocks'][3]} only)"
+    assert cells["s1"].depth is None and cells["p1"].depth == 5 and cells["p1"].depth_label == "k=5"
+    sweep = plots.freeze_sweep([surgical, plain])
+    assert list(next(t for t in sweep.data if t.meta == "finetune").x) == [5]
 
 
 def test_freeze_sweep_empty():

@@ -155,7 +155,7 @@ def cmd_sweep(args) -> int:
     for c in cells:
         spread = f"{c.mean:.3f} \u00b1 {c.std:.3f}" if c.n > 1 else f"{c.mean:.3f}"
         health = "ok" if not c.unhealthy_runs else f"{c.unhealthy_runs} unhealthy"
-        print(f"{c.mode:9} {c.freeze_depth!s:>3} {c.labels_per_class!s:>7} {c.n:>5} {spread:>15}  {health}")
+        print(f"{c.mode:9} {c.depth!s:>3} {c.labels_per_class!s:>7} {c.n:>5} {spread:>15}  {health}")
     for g in out["gaps"]:
         ci = g["gap_ci95"]
         interval = f" (95% interval {100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})" if ci else ""

@@ -54,8 +54,8 @@ def transfer_gap(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
     fig = go.Figure()
     for cell in picked:
         name = mode_label(cell.mode)
-        if cell.mode == "finetune" and cell.freeze_depth is not None:
-            name += f" (k={cell.freeze_depth})"
+        if cell.depth_label:
+            name += f" ({cell.depth_label})"
         if cell.mode != "frozen":
             name += "<br>(same short budget)" if cell.budget == "fixed" else "<br>(trained to convergence)"
         fig.add_trace(go.Bar(
@@ -96,7 +96,7 @@ def data_efficiency(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
             x=[lpc for lpc, _ in pts], y=[c.mean for c in cells_], name=name, mode="lines+markers",
             error_y=_error_bars(cells_), line={"color": mode_color(mode), "width": 3},
             marker={"size": 11, "symbol": ["circle" if c.healthy else "x" for c in cells_]}, meta=mode,
-            customdata=[[c.n, c.freeze_depth if c.freeze_depth is not None else "-"] for c in cells_],
+            customdata=[[c.n, c.depth if c.depth is not None else "-"] for c in cells_],
             hovertemplate=name + "<br>%{x} labels/class: %{y:.1%} (%{customdata[0]} seeds, k=%{customdata[1]})"
                                  "<extra></extra>"))
     for mode in comparison.PRETRAINED_MODES:
@@ -123,17 +123,17 @@ def freeze_sweep(runs: Sequence[Mapping[str, Any]]) -> go.Figure:
     and from-scratch cells at the same labels per class as dotted reference lines."""
     all_cells = comparison.cells(runs)
     title = "Freeze-depth sweep"
-    tuned = [c for c in all_cells if c.mode == "finetune" and c.freeze_depth is not None]
+    tuned = [c for c in all_cells if c.depth is not None]
     if not tuned:
         return empty_figure("No completed fine-tunes with a freeze depth yet.", title)
     lpc = tuned[-1].labels_per_class
     group = comparison.by_labels(all_cells)[lpc]
-    tuned = sorted((c for c in group if c.mode == "finetune" and c.freeze_depth is not None),
-                   key=lambda c: c.freeze_depth)
+    tuned = sorted((c for c in group if c.depth is not None),
+                   key=lambda c: c.depth)
     by_k: dict[int, comparison.Cell] = {}
     for c in tuned:  # one cell per depth: the one with the most seeds
-        if c.freeze_depth not in by_k or c.n > by_k[c.freeze_depth].n:
-            by_k[c.freeze_depth] = c
+        if c.depth not in by_k or c.n > by_k[c.depth].n:
+            by_k[c.depth] = c
     ks = sorted(by_k)
     fig = go.Figure()
     fig.add_trace(go.Scatter(

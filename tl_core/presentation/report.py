@@ -90,8 +90,8 @@ def _spread(points: float) -> str:
 def cell_words(cell: comparison.Cell) -> str:
     """'fine-tuned (k=5)', 'frozen', 'scratch (same budget)'."""
     word = MODE_WORDS.get(cell.mode, str(cell.mode))
-    if cell.mode == "finetune" and cell.freeze_depth is not None:
-        word += f" (k={cell.freeze_depth})"
+    if cell.depth_label:
+        word += f" ({cell.depth_label})"
     if cell.mode != "frozen" and cell.budget == "fixed":
         word += " (same budget)"
     return word
@@ -145,7 +145,7 @@ def _subject(cell: comparison.Cell) -> str:
     """Who reaches the accuracy, in a student's words, with its verb."""
     if cell.mode == "frozen":
         return "pretrained features (frozen) reach"
-    notes = [f"k={cell.freeze_depth}"] if cell.freeze_depth is not None else []
+    notes = [cell.depth_label] if cell.depth_label else []
     if cell.budget == "fixed":
         notes.append("same short budget")
     return "fine-tuning the pretrained network" + (f" ({', '.join(notes)})" if notes else "") + " reaches"

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tl_core.engine.health import problems
+from tl_core.engine.plan import depth_label_of, plan_of
 
 from tl_core.records import config_of, summary_of
 
@@ -28,7 +29,11 @@ NOT_SETTINGS = frozenset({"seed", "device"})
 
 
 def depth_of(run: Mapping[str, Any]) -> int | None:
-    """The freeze depth the run really used (frozen: every block; scratch: none)."""
+    """The blocks the run kept frozen, from its plan (frozen: every block; scratch: none); a run stored without
+    a plan answers from its summary or config."""
+    plan = plan_of(run)
+    if plan is not None:
+        return plan.depth
     d = summary_of(run).get("freeze_depth")
     return d if d is not None else config_of(run).get("freeze_depth")
 
@@ -63,8 +68,15 @@ class Cell:
         return self.config.get("labels_per_class")
 
     @property
-    def freeze_depth(self) -> int | None:
-        return depth_of(self.runs[-1]) if self.mode == "finetune" else None
+    def depth(self) -> int | None:
+        """A fine-tune's freeze depth (the sweep's axis), from the run's plan; None for other modes and for surgical
+        fine-tuning (one block trains, whatever the depth)."""
+        return depth_of(self.runs[-1]) if self.mode == "finetune" and self.config.get("recipe") != "surgical" else None
+
+    @property
+    def depth_label(self) -> str:
+        """What the plan says about depth in a label: "k=5", "tunes stage3 only", or ""."""
+        return depth_label_of(self.runs[-1])
 
     @property
     def budget(self) -> str:
@@ -121,7 +133,7 @@ class Cell:
         return dict(zip(self.seeds, self.accs))
 
     def to_dict(self) -> dict:
-        return {"mode": self.mode, "freeze_depth": self.freeze_depth, "labels_per_class": self.labels_per_class,
+        return {"mode": self.mode, "freeze_depth": self.depth, "labels_per_class": self.labels_per_class,
                 "budget": self.budget, "pretrained": bool(self.config.get("pretrained", self.mode != "scratch")),
                 "n": self.n, "mean": self.mean, "std": self.std, "accs": self.accs, "seeds": self.seeds,
                 "val_mean": self.val_mean, "unhealthy_runs": self.unhealthy_runs}
@@ -203,7 +215,7 @@ class Gap:
     def to_dict(self) -> dict:
         ci = self.ci95
         return {"labels_per_class": self.pretrained.labels_per_class, "pretrained_mode": self.pretrained.mode,
-                "freeze_depth": self.pretrained.freeze_depth, "scratch_budget": self.scratch.budget,
+                "freeze_depth": self.pretrained.depth, "scratch_budget": self.scratch.budget,
                 "n": self.n, "gap_mean": self.mean, "gap_std": self.std, "gap_ci95": list(ci) if ci else None,
                 "healthy": self.pretrained.healthy and self.scratch.healthy}
 
