@@ -146,16 +146,16 @@ def test_bad_settings_are_config_errors():
 @pytest.mark.slow
 def test_transfer_beats_scratch_on_animals():
     """The headline lesson, on real bundled ImageNet weights: at 10 labels per class features transfer."""
-    base = dict(data="builtin:animals", backbone="mobilenet_v2", image_size=64, epochs=10, labels_per_class=10)
+    base = dict(data="builtin:animals", backbone="mobilenet_v2", image_size=48, epochs=10, labels_per_class=10)
     frozen = training.train(TrainConfig(mode="frozen", **base))
     scratch = training.train(TrainConfig(mode="scratch", **base))  # the fair baseline: trained to convergence
     assert not frozen.summary["health"] and not scratch.summary["health"]
     assert scratch.summary["budget"] == "converge" and scratch.summary["epochs_run"] * 4 >= 400  # 4 steps per epoch
-    # Deterministic runs (one CPU thread each, TrainConfig.threads): 0.730 against 0.562 on this machine's kind,
-    # +16.8 points. 10 points leaves room for another CPU's rounding and still says "features transfer".
+    # Deterministic runs (one CPU thread each, TrainConfig.threads): 0.696 against 0.400 on this machine's kind at
+    # 48 px, +29.6 points. 10 points leaves room for another CPU's rounding and still says "features transfer".
     assert frozen.summary["test_acc"] >= scratch.summary["test_acc"] + 0.10
     at50 = training.train(TrainConfig(mode="frozen", **{**base, "labels_per_class": 50}))
-    assert at50.summary["test_acc"] >= 0.80
+    assert at50.summary["test_acc"] >= 0.78  # 0.822 here
 
 
 @pytest.mark.slow
