@@ -184,3 +184,6 @@ settings.keep("budget", "ood_shift")
 from ui import ranking as backbone_ranking  # noqa: E402
 
 backbone_ranking.render()
+
+from ui import imagenet_view  # noqa: E402
+imagenet_view.render()

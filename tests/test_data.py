@@ -323,7 +323,7 @@ def test_csv_encodings_utf16_and_windows_1252():
 
 
 def test_csv_problems_are_named_at_load():
-    """What used to surface later as "class 'label' has only 1 item(s)" is said about the file itself."""
+    """What would otherwise surface later as "class 'label' has only 1 item(s)" is said about the file itself."""
     with pytest.raises(DataError) as e:  # the rows use another delimiter than the header
         load_upload("mixed.csv", ("text,label\n" + csv_rows(sep=";")).encode())
     assert error_text(e).startswith("mixed.csv: 10 of 10 rows have fewer fields than the header's 2 when split "

@@ -85,3 +85,25 @@ def test_state_of_says_what_a_live_page_polls_for_without_copying_the_job(manage
     manager.cancel(long_run)
     assert manager.wait(waiting, timeout=120).state == "completed"
     assert manager.state_of(waiting) == ("completed", 0)
+
+
+def test_a_job_and_its_stored_run_keep_when_it_was_submitted_started_first_scored_and_finished(manager, store):
+    job_id = manager.submit(TINY, owner="a")
+    job = manager.wait(job_id, timeout=120)
+    assert job.state == "completed"
+    assert job.submitted_at <= job.started_at <= job.first_epoch_at <= job.ended_at
+    times = store.get_run(job.run_id)["times"]
+    assert times["submitted"] == job.submitted_at  # the manager's, written once the run's row existed
+    # the store's moments are when the run recorded them; the manager hears of each just after
+    assert times["submitted"] <= times["started"] <= times["first_epoch"] <= times["finished"]
+    assert times["started"] <= job.started_at and times["first_epoch"] <= job.first_epoch_at
+
+
+def test_a_job_cancelled_in_the_queue_has_ended_there(manager):
+    long_run = manager.submit(TrainConfig(**{**TINY.to_dict(), "mode": "scratch", "epochs": 500}), owner="a")
+    waiting = manager.submit(TINY, owner="a", after=long_run)
+    manager.cancel(waiting)
+    snap = manager.wait(waiting, timeout=30)
+    assert snap.started_at is None and snap.first_epoch_at is None and snap.ended_at >= snap.submitted_at
+    manager.cancel(long_run)
+    manager.wait(long_run, timeout=60)

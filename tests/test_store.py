@@ -63,7 +63,7 @@ def test_a_run_keeps_the_plan_it_trained(tmp_path):
     assert depth_label_of(run) == "k=5"
 
 
-def test_a_store_made_before_runs_kept_plans_still_loads(tmp_path):
+def test_a_store_made_before_runs_kept_plans_and_times_still_loads(tmp_path):
     path = tmp_path / "runs.sqlite"
     with sqlite3.connect(path) as db:  # the columns a store had before the plan
         db.executescript(
@@ -77,5 +77,25 @@ def test_a_store_made_before_runs_kept_plans_still_loads(tmp_path):
     store = RunStore(path)
     old = store.get_run("old1")
     assert old["plan"] is None and depth_label_of(old) == "k=7"
+    assert old["times"] == {"submitted": None, "started": None, "first_epoch": None, "finished": None}
     store.create_run("new1", CONFIG, owner="t", plan={"mode": "frozen"})
-    assert store.get_run("new1")["plan"] == {"mode": "frozen"}
+    assert store.get_run("new1")["plan"] == {"mode": "frozen"} and store.get_run("new1")["times"]["started"]
+
+
+def test_a_run_keeps_the_moments_of_its_way_through_the_server(store):
+    import time
+
+    before = time.time()
+    store.create_run("r1", CONFIG, owner="a")
+    store.mark_submitted("r1", before - 5.0)
+    assert store.get_run("r1")["times"]["first_epoch"] is None
+    row = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.1, "val_acc": 0.4, "seconds": 0.2}
+    store.add_epoch("r1", row)
+    first = store.get_run("r1")["times"]["first_epoch"]
+    store.add_epoch("r1", {**row, "epoch": 2})  # only the first epoch stamps it
+    store.finish("r1", "completed", {})
+    times = store.get_run("r1")["times"]
+    assert times["first_epoch"] == first
+    assert times["submitted"] == before - 5.0 <= before <= times["started"] <= first <= times["finished"] <= time.time()
+    assert store.list_runs(owner="a")[0]["times"] == times
+

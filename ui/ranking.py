@@ -43,7 +43,7 @@ def rank_jobs() -> RankJobs:
     return jobs
 
 
-def _key(config, include_random: bool, per_class: int) -> str:
+def settings_key(config, include_random: bool, per_class: int) -> str:
     """The settings a ranking depends on: a ranking made on other ones is not shown as this one."""
     c = config.to_dict()
     fields = ("data", "labels_per_class", "val_per_class", "test_per_class", "seed", "image_size", "max_length",
@@ -167,7 +167,7 @@ def _render() -> None:
         help="The first items of each class's training pool (those a run with that many labels trains on); "
              "0 = every training item. A hundred rank as well as the full set does on the built-in data."))
     settings.keep("rank_random", "rank_per_class")
-    key = _key(config, include_random, per_class)
+    key = settings_key(config, include_random, per_class)
     jobs = rank_jobs()
     job = jobs.latest(owner(), key)
     stale = failed_elsewhere(job, config)

@@ -111,6 +111,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("rank_random", False, _kind(bool)),
     Setting("rank_per_class", valid=_whole(0), default_from=_rank_per_class),
     Setting("efficiency_seeds", 3, _whole(1, 5), persists=False),
+    Setting("imagenet_seeds", 3, _whole(1, 5), persists=False),  # the Model page's ImageNet check
 )}
 
 

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--max-per-class", type=int, default=100,
                    help="training items per class to score (the first ones a run with that many labels trains on); "
                         "0 = all")
+    k.add_argument("--check", action="store_true",
+                   help="train the missing feature-extraction run of each scored backbone (finished ones are reused), "
+                        "then print ImageNet top-1, the scores and the frozen test accuracy over seeds, with Pearson's r "
+                        "(top-1 vs accuracy) and Kendall's tau (LogME vs accuracy)")
+    k.add_argument("--seeds", type=int, default=None,
+                   help="--check: seeds per backbone (--seed, --seed+1, ...; default 1)")
     k.set_defaults(func=cmd_rank)
     r = sub.add_parser("runs", help="list stored runs")
     r.add_argument("--data")

@@ -50,7 +50,12 @@ class Job:
     messages: list[str] = field(default_factory=list)
     finished: RunFinished | None = None
     error: str | None = None  # also for a failure before the run started (bad settings, missing weights)
+    # When it was queued, and when the manager got its first event, its first epoch and its end (Unix seconds;
+    # the run store keeps the moments they were recorded where it trained: RunStore, `times`)
     submitted_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    first_epoch_at: float | None = None
+    ended_at: float | None = None
     queue_position: int = 0
     after: str | None = None  # another job's id: this one starts once that one has ended
     waiting_for: str = ""  # that job's label while it has not ended
@@ -144,7 +149,7 @@ class JobManager:
                 return
             self._cancel[job_id].cancel()
             if job.state == JobState.QUEUED:
-                job.state = JobState.CANCELLED
+                job.state, job.ended_at = JobState.CANCELLED, time.time()
                 self._ended[job_id].set()
 
     # ---- queries ----------------------------------------------------------------------
@@ -203,20 +208,33 @@ class JobManager:
             job = self._jobs[job_id]
             for k, v in changes.items():
                 setattr(job, k, v)
+            if job.state.done and job.ended_at is None:
+                job.ended_at = time.time()
 
     def _on_event(self, job_id: str, event: Event) -> None:
+        now = time.time()
         with self._lock:
             job = self._jobs[job_id]
             if isinstance(event, RunStarted):
-                job.state, job.started = JobState.RUNNING, event
+                job.state, job.started, job.started_at = JobState.RUNNING, event, now
             elif isinstance(event, StepProgress):
                 job.last_step = event
             elif isinstance(event, EpochMetrics):
                 job.epochs_seen.append(event)
+                job.first_epoch_at = job.first_epoch_at or now
             elif isinstance(event, Message):
                 job.messages.append(event.text)
             elif isinstance(event, RunFinished):
-                job.finished, job.error, job.state = event, event.error, JobState(event.status)
+                job.finished, job.error, job.state, job.ended_at = event, event.error, JobState(event.status), now
+            submitted = job.submitted_at
+        if isinstance(event, RunStarted):  # the runner recorded the run's row before it passed the event on
+            self._mark_submitted(event.run_id, submitted)
+
+    def _mark_submitted(self, run_id: str, at: float) -> None:
+        try:
+            self.store.mark_submitted(run_id, at)
+        except Exception:  # noqa: BLE001 - a timing is never worth a run
+            traceback.print_exc()
 
     def _work(self, job_id: str, dataset, plan: dict | None) -> None:
         try:

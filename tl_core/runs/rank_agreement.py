@@ -32,17 +32,19 @@ class Measured:
 
 
 # The only reads of a run's summary (it becomes a RunSummary dataclass): its test accuracy and its health.
-def _test_acc(record: dict) -> float | None:
+def test_acc(record: dict) -> float | None:
     return (record.get("summary") or {}).get("test_acc")
 
 
-def _healthy(record: dict) -> bool:
+def healthy(record: dict) -> bool:
     from tl_core.engine.health import problems
 
     return not problems((record.get("summary") or {}).get("health"))
 
 
-def _matches(record: dict, ranking: Ranking, score: BackboneScore, mode: str) -> bool:
+def matches(record: dict, ranking: Ranking, score: BackboneScore, mode: str) -> bool:
+    """Whether `record` is a finished `mode` run of `score`'s backbone and initialisation on the ranking's settings:
+    the runs whose test accuracy the score predicts (tl_core.runs.imagenet_transfer reads the same ones)."""
     c = record.get("config") or {}
     same_input = (c.get("image_size") == score.image_size if ranking.kind == "image"
                   else c.get("max_length", 64) == ranking.max_length)
@@ -51,14 +53,14 @@ def _matches(record: dict, ranking: Ranking, score: BackboneScore, mode: str) ->
             and c.get("labels_per_class") == ranking.labels_per_class
             and c.get("val_per_class", 20) == ranking.val_per_class
             and c.get("test_per_class", 50) == ranking.test_per_class and same_input
-            and _test_acc(record) is not None)
+            and test_acc(record) is not None)
 
 
 def measured(ranking: Ranking, records: list[dict], mode: str) -> list[Measured]:
     out = []
     for s in ranking.scores:
-        runs = [r for r in records if _matches(r, ranking, s, mode)]
-        accs = [_test_acc(r) for r in runs if _healthy(r)]
+        runs = [r for r in records if matches(r, ranking, s, mode)]
+        accs = [test_acc(r) for r in runs if healthy(r)]
         out.append(Measured(s.name, s.pretrained, s.logme, s.hscore,
                             float(np.mean(accs)) if accs else None,
                             float(np.std(accs, ddof=1)) if len(accs) > 1 else None, len(accs), len(runs) - len(accs)))

@@ -5,6 +5,12 @@ It listens to the engine's event stream like any other consumer, so a run is
 recorded the same way from the CLI, the app or a test. Each run keeps its plan (what trained, per block and per
 epoch, and for how long: tl_core.engine.plan.RunPlan) from its first event; a row written before runs carried
 plans reads back with `plan` None.
+
+Each run also keeps the moments of its way through the server, in Unix seconds (`times` in its record): submitted
+(the job manager's, when a page queued it), started (its first event recorded), first_epoch (its first epoch's
+metrics recorded: the first curve point a page can show) and finished (its last event recorded, artifacts saved).
+A benchmark reads a class's server-side timings from them (bench/bench_classroom.py); rows written before read
+back None.
 """
 
 from __future__ import annotations
@@ -26,13 +32,18 @@ from tl_core.records import JobState, RunSummary
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, owner TEXT, created_at TEXT, finished_at TEXT, status TEXT,
-    device TEXT, dataset TEXT, backbone TEXT, mode TEXT, config TEXT, summary TEXT, error TEXT, plan TEXT);
+    device TEXT, dataset TEXT, backbone TEXT, mode TEXT, config TEXT, summary TEXT, error TEXT, plan TEXT,
+    submitted_ts REAL, started_ts REAL, first_epoch_ts REAL, finished_ts REAL);
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT REFERENCES runs(run_id) ON DELETE CASCADE, epoch INTEGER, train_loss REAL, train_acc REAL,
     val_loss REAL, val_acc REAL, seconds REAL, PRIMARY KEY (run_id, epoch));
 CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs(dataset, backbone);
 """
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+#: The moments a run's record keeps (`times`), each a column `<name>_ts`.
+TIMES = ("submitted", "started", "first_epoch", "finished")
+#: Columns a store made by an earlier version lacks, added when it is opened (their old rows keep NULL).
+LATER_COLUMNS = {"plan": "TEXT", **{f"{t}_ts": "REAL" for t in TIMES}}
 
 
 def _alive(pid) -> bool:
@@ -54,11 +65,14 @@ def _writer() -> dict:
     return {"pid": os.getpid(), **({"server_pid": int(server)} if server.isdigit() else {})}
 
 
-def _add_plan_column(db: sqlite3.Connection) -> None:
-    """A store made before runs carried their plan gains the column; its old rows keep NULL."""
-    if "plan" not in {r["name"] for r in db.execute("PRAGMA table_info(runs)")}:
+def _add_later_columns(db: sqlite3.Connection) -> None:
+    """A store made before runs carried their plan or their times gains the columns; its old rows keep NULL."""
+    have = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
+    for name, kind in LATER_COLUMNS.items():
+        if name in have:
+            continue
         try:
-            db.execute("ALTER TABLE runs ADD COLUMN plan TEXT")
+            db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
         except sqlite3.OperationalError as err:  # another process added it between the look and the change
             if "duplicate column" not in str(err):
                 raise
@@ -89,7 +103,7 @@ class RunStore:
                 with closing(self._connect()) as db, db:
                     db.execute("PRAGMA journal_mode=WAL")
                     db.executescript(SCHEMA)
-                    _add_plan_column(db)
+                    _add_later_columns(db)
                 return
             except sqlite3.OperationalError as err:
                 if "locked" not in str(err) or attempt == attempts - 1:
@@ -102,25 +116,36 @@ class RunStore:
         db.execute("PRAGMA foreign_keys=ON")
         return db
 
-    def _write(self, sql: str, args: tuple = ()) -> None:
+    def _write(self, sql: str, args: tuple = (), *more: tuple[str, tuple]) -> None:
+        """One statement, or several in one transaction (`more`: further (sql, args) pairs)."""
         with self._lock, closing(self._connect()) as db, db:
-            db.execute(sql, args)
+            for q, a in ((sql, args), *more):
+                db.execute(q, a)
 
     # ---- writing ----------------------------------------------------------------
     def create_run(self, run_id: str, config: dict, *, owner: str, device: str = "", status: str = "running",
                    plan: dict | None = None) -> None:
         self._write("INSERT INTO runs (run_id, owner, created_at, status, device, dataset, backbone, mode, config,"
-                    " summary, plan) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " summary, plan, started_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (run_id, owner, _now(), status, device, config.get("data"), config.get("backbone"),
                      config.get("mode"), json.dumps(config), json.dumps(_writer()),
-                     None if plan is None else json.dumps(plan)))
+                     None if plan is None else json.dumps(plan), time.time()))
 
     def add_epoch(self, run_id: str, row: dict) -> None:
-        self._write("INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?)", (run_id, *[row[k] for k in HISTORY_KEYS]))
+        """An epoch's metrics; the run's first one also stamps `first_epoch` (its first curve point exists)."""
+        self._write("INSERT OR REPLACE INTO epochs VALUES (?,?,?,?,?,?,?)", (run_id, *[row[k] for k in HISTORY_KEYS]),
+                    ("UPDATE runs SET first_epoch_ts=? WHERE run_id=? AND first_epoch_ts IS NULL",
+                     (time.time(), run_id)))
 
     def finish(self, run_id: str, status: str, summary: RunSummary | dict, error: str | None = None) -> None:
-        self._write("UPDATE runs SET status=?, summary=?, error=?, finished_at=? WHERE run_id=?",
-                    (str(status), json.dumps(RunSummary.from_dict(summary).to_dict()), error, _now(), run_id))
+        self._write("UPDATE runs SET status=?, summary=?, error=?, finished_at=?, finished_ts=? WHERE run_id=?",
+                    (str(status), json.dumps(RunSummary.from_dict(summary).to_dict()), error, _now(), time.time(),
+                     run_id))
+
+    def mark_submitted(self, run_id: str, at: float) -> None:
+        """When the run was queued (Unix seconds): the job manager knows it, the run's row is written where it
+        trains, so the manager adds it once the run has started (its row exists)."""
+        self._write("UPDATE runs SET submitted_ts=? WHERE run_id=?", (at, run_id))
 
     def mark_interrupted(self) -> None:
         """Runs left 'running' by a process that died are failed runs: say so instead of spinning forever."""
@@ -153,7 +178,8 @@ class RunStore:
         return {"run_id": row["run_id"], "owner": row["owner"], "created_at": row["created_at"],
                 "finished_at": row["finished_at"], "status": JobState(row["status"]), "device": row["device"],
                 "config": json.loads(row["config"]), "summary": RunSummary.from_dict(json.loads(row["summary"] or "{}")),
-                "error": row["error"], "history": history, "plan": json.loads(row["plan"]) if row["plan"] else None}
+                "error": row["error"], "history": history, "plan": json.loads(row["plan"]) if row["plan"] else None,
+                "times": {t: row[f"{t}_ts"] for t in TIMES}}
 
     def get_run(self, run_id: str) -> dict | None:
         with closing(self._connect()) as db:
