@@ -30,12 +30,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
-    store = RunStore(tmp_path_factory.mktemp("runs") / "runs.sqlite")
-    manager = JobManager(store, max_concurrent=1, runner=make_runner("local", store, 1, warm=False))
-    assert manager.runner.wait_ready(120)
+    """One worker, started while `__main__` is a script that fails when run: what Streamlit leaves behind after it
+    ran a page or an AppTest script (it installs the script as `__main__`). The worker must not run it again."""
+    script = tmp_path_factory.mktemp("main") / "page_script.py"
+    script.write_text("raise SystemExit('the page script ran inside a worker')\n")
+    main, page = sys.modules["__main__"], type(sys)("__main__")
+    page.__file__ = str(script)
+    sys.modules["__main__"] = page
+    try:
+        store = RunStore(tmp_path_factory.mktemp("runs") / "runs.sqlite")
+        manager = JobManager(store, max_concurrent=1, runner=make_runner("local", store, 1, warm=False))
+        assert manager.runner.wait_ready(120)
+        assert page.__file__ == str(script)  # given back to the script once the worker started
+    finally:
+        sys.modules["__main__"] = main
     yield manager
     manager.shutdown()
-
 
 
 def test_a_run_trains_in_a_worker_process_and_is_recorded(pool):

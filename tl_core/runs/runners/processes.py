@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -138,6 +139,23 @@ class ProcessRunner:
             w.close()
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+def _start_without_main_script(process) -> None:
+    """Start a spawned worker without running the parent's `__main__` script again inside it. Streamlit installs
+    the page script it runs (app.py, or an AppTest script) as `__main__`, and spawn re-runs a `__main__` that has a
+    file in every child; a worker needs only tl_core, which `worker_main` imports."""
+    main = sys.modules["__main__"]
+    with _MAIN_LOCK:
+        path = main.__dict__.pop("__file__", None)
+        try:
+            process.start()
+        finally:
+            if path is not None:
+                main.__file__ = path
+
+
 class _Worker:
     """One worker process and its queues (its own: a worker killed while writing cannot corrupt another's)."""
 
@@ -146,7 +164,7 @@ class _Worker:
         self.job_id: str | None = None
         self.process = ctx.Process(target=worker_main, name="tl-worker", daemon=True,
                                    args=(self.tasks, self.events, self.cancel, self.ready, store_path, os.getpid(), warm))
-        self.process.start()
+        _start_without_main_script(self.process)
 
     def death_reason(self) -> str:
         code = self.process.exitcode
