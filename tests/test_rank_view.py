@@ -1,5 +1,6 @@
 """The Model page's backbone ranking through AppTest, with the real engine: rank in the background, the sorted
-table, and the feature-extraction runs that check it (tiny settings: animals, 32 px, 10 items per class)."""
+table, the feature-extraction runs that check it, and the view below it, "Do better ImageNet models transfer
+better?" (tiny settings: animals, 32 px, 10 items per class)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,11 @@ def small_settings(at: AppTest) -> AppTest:
 
 
 def rank_table(at: AppTest):
-    return next((df.value for df in at.dataframe if "LogME" in df.value.columns), None)
+    return next((df.value for df in at.dataframe if "H-score" in df.value.columns), None)
+
+
+def imagenet_table(at: AppTest):
+    return next((df.value for df in at.dataframe if "ImageNet top-1" in df.value.columns), None)
 
 
 def ranked(at: AppTest) -> bool:
@@ -103,3 +108,66 @@ def test_check_runs_fill_in_the_measured_accuracy():
         assert "Kendall's tau between LogME and the measured feature extraction (frozen) test accuracy" in page
     else:  # unhealthy runs (one class predicted) are not read as results
         assert f"({healthy} so far)" in page and "Left out as not results" in page
+
+
+def _frozen_done(seeds) -> int:
+    """Finished feature-extraction runs in this module's store at `seeds` (all on the view's settings)."""
+    from ui import state
+
+    return len({(r["config"]["backbone"], r["config"]["pretrained"], r["config"]["seed"])
+                for r in state.store().list_runs(with_history=False)
+                if r["config"]["mode"] == "frozen" and r["status"] == "completed" and r["config"]["seed"] in seeds})
+
+
+def test_imagenet_view_waits_for_the_ranking_then_queues_and_cancels_the_missing_runs():
+    from tl_core.engine.ranking import available
+
+    n = 2 * len(available("vision")[0])
+    at = small_settings(new_app())
+    assert "Do better ImageNet models transfer better?" in [h.value for h in at.subheader]
+    assert "Kornblith, Shlens and Le" in texts(at)
+    if rank_table(at) is None:  # no ranking on these settings yet in this module: the view waits for one
+        assert "Rank the backbones above first" in texts(at) and "imagenet_start" not in [b.key for b in at.button]
+        at.button(key="rank_start").click().run()
+        poll(at, ranked, timeout=240)
+    assert at.number_input(key="imagenet_seeds").value == 3  # the default
+    label = at.button(key="imagenet_start").label
+    assert label == f"Train the missing feature-extraction runs ({3 * n - _frozen_done({0, 1, 2})} of {3 * n} runs)"
+    assert len(imagenet_table(at)) == n  # every ranked backbone, measured or not yet
+    at.number_input(key="imagenet_seeds").set_value(5).run()  # seeds 0-4: far more runs than finish before the cancel
+    at.button(key="imagenet_start").click().run()
+    assert not at.exception and "imagenet_cancel" in [b.key for b in at.button]
+    assert at.button(key="imagenet_start").disabled and "done · now:" in texts(at)
+    at.button(key="imagenet_cancel").click().run()
+    poll(at, lambda a: "imagenet_cancel" not in [b.key for b in a.button], timeout=120)
+    from ui import state
+
+    states = {j.state for j in state.manager().jobs(at.session_state["owner"]) if j.label == "imagenet_check"}
+    assert "cancelled" in states and not at.button(key="imagenet_start").disabled
+
+
+@pytest.mark.slow
+def test_imagenet_view_trains_the_missing_runs_in_the_background_and_plots_them():
+    from tl_core.engine.ranking import available
+
+    n = 2 * len(available("vision")[0])
+    at = small_settings(new_app())
+    at.button(key="rank_start").click().run()
+    poll(at, ranked, timeout=240)
+    at.number_input(key="imagenet_seeds").set_value(2).run()  # seeds 0 and 1
+    todo = 2 * n - _frozen_done({0, 1})
+    assert todo and at.button(key="imagenet_start").label.endswith(f"({todo} of {2 * n} runs)")
+    at.button(key="imagenet_start").click().run()  # queued: progress and a cancel button while they train
+    assert not at.exception and "imagenet_cancel" in [b.key for b in at.button]
+    assert at.button(key="imagenet_start").disabled
+    poll(at, lambda a: "imagenet_cancel" not in [b.key for b in a.button], timeout=400)
+    assert _frozen_done({0, 1}) == 2 * n
+    assert f"Every run of this check is in the run store ({2 * n} runs)" in texts(at)
+    table = imagenet_table(at)
+    assert len(table) == n and set(table["weights"]) == {"pretrained", "random init"}
+    pretrained = table[table["weights"] == "pretrained"]
+    assert pretrained["ImageNet top-1"].astype(str).str.rstrip("%").astype(float).between(70, 80).all()
+    assert (pretrained["seeds"] == 2).all()
+    assert "Four backbones from two families" in texts(at) and "Kornblith et al. (2019)" in texts(at)
+    chart = at.get("plotly_chart")
+    assert chart and "Pearson r (ImageNet top-1 vs frozen)" in chart[-1].proto.spec

@@ -48,7 +48,8 @@ def cmd_rank(args) -> int:
     from tl_core.runs.rank_agreement import agreement
 
     if args.seeds is not None and not args.check:
-        raise ConfigError("--seeds only applies with --check (it trains that many feature-extraction runs per backbone)")
+        raise ConfigError("--seeds only applies with --check (it trains that many feature-extraction runs per "
+                          "backbone)")
     seeds = seed_list(args.seed, 1 if args.seeds is None else args.seeds)
     config = data_config(args)
     names = [n.strip() for n in args.backbones.split(",") if n.strip()] if args.backbones else None
