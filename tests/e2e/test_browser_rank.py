@@ -78,3 +78,18 @@ def test_model_rank_table(new_context, app_url):
     page.mouse.move(5, 5)  # no hover tooltip over the table
     SHOTS.mkdir(parents=True, exist_ok=True)
     view.screenshot(path=str(SHOTS / "rank.png"), animations="disabled")
+
+    # Do better ImageNet models transfer better? With one seed, the check's runs are all there: the chart draws
+    # ImageNet top-1 against their accuracy with r and tau, and the sentence says what four points can show.
+    imagenet = page.locator(".st-key-imagenet_view")
+    seeds = page.locator(".st-key-imagenet_seeds input")
+    script_done(page, lambda: (seeds.fill("1"), seeds.press("Enter")))
+    expect(imagenet.get_by_text(re.compile(rf"Every run of this check is in the run store \({n} runs\)"))).to_be_visible()
+    expect(imagenet.locator(".st-key-imagenet_chart")).to_contain_text("Pearson r (ImageNet top-1 vs frozen)")
+    expect(imagenet.locator(".st-key-imagenet_chart")).to_contain_text("ImageNet top-1")
+    expect(imagenet.locator('[data-testid="stDataFrame"]')).to_be_visible()  # the table under the sentence
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": 1600})  # all of it painted at once
+    settle(page)
+    imagenet.scroll_into_view_if_needed()
+    page.mouse.move(5, 5)
+    imagenet.screenshot(path=str(SHOTS / "imagenet.png"), animations="disabled")
