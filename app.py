@@ -31,6 +31,7 @@ def main() -> None:
         st.Page("app_pages/inspect.py", title="Inspect", icon=":material/troubleshoot:"),
         st.Page("app_pages/explain.py", title="Explain", icon=":material/visibility:"),
         st.Page("app_pages/predict.py", title="Predict", icon=":material/online_prediction:"),
+        st.Page("app_pages/lesson.py", title="Lesson", icon=":material/school:"),
     ]
     page = st.navigation(pages, position="top")
     body = st.container()  # created first, so the page sits above the footer even when it stops early (st.stop)

@@ -17,7 +17,7 @@ APP = ROOT / "app.py"
 #: Lowest first. A module may import its own layer and the layers below it.
 LAYERS = [
     {"tl_core.errors", "tl_core.config", "tl_core.events", "tl_core.device", "tl_core.randomness", "tl_core.assets",
-     "tl_core.records", "tl_core.paths"},
+     "tl_core.records", "tl_core.paths", "tl_core.lessons"},
     {"tl_core.inputs"},
     {"tl_core.models"},
     {"tl_core.engine"},

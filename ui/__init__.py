@@ -12,6 +12,8 @@ write session state only through these modules.
 - run_config: what the settings train (the run plan) and the TrainConfig Start submits
 - picks, messages: pickers whose options come and go; notes a callback leaves, one-line errors
 - train_runs, demo_session: the Train page's runs and Home's classroom demo in this session
+- lesson_session, lesson_view, lesson_teacher, lesson_student: the Lesson page: this session's seat in a class,
+  the choice of lessons, the teacher's screen and a student's
 - views, efficiency, ranking, recipes_view: views drawn on several pages or too large for one
 - wording, table_cells, effective_split: counts and data names in words, table cells (an en dash for empty), the
   split the data really gave

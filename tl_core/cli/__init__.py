@@ -4,8 +4,9 @@ Bad input exits 2 with one line on stderr that says what is wrong and what to
 do; Ctrl-C cancels the run (recorded as cancelled) and exits 130.
 
 One module per group of commands: listing.py (backbones, datasets, runs), training_commands.py (train, sweep),
-rank_command.py (rank), inspect_commands.py (embed, mistakes); export, predict and explain come from
-tl_core.runs. options.py holds the flags they share, common.py the failure line, the store and Ctrl-C.
+rank_command.py (rank), inspect_commands.py (embed, mistakes), lessons_command.py (lessons); export, predict and
+explain come from tl_core.runs. options.py holds the flags they share, common.py the failure line, the store and
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 
 from tl_core.cli.common import fail
 from tl_core.cli.inspect_commands import add_inspect_commands
+from tl_core.cli.lessons_command import add_lessons_command
 from tl_core.cli.listing import cmd_backbones, cmd_datasets, cmd_runs
 from tl_core.cli.options import add_data_options, add_train_options
 from tl_core.cli.rank_command import cmd_rank
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tl_core.runs.explain import add_explain_command
     add_explain_command(sub)
     add_inspect_commands(sub)  # embed, mistakes
+    add_lessons_command(sub)  # lessons
     return p
 
 
