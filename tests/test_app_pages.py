@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import APP, go, new_app, png
 
-PAGES = ["home", "data", "model", "train", "compare", "inspect", "explain", "predict"]
+PAGES = ["home", "data", "model", "train", "compare", "inspect", "explain", "predict", "lesson"]
 #: What only each page shows on a fresh server: its title and the first thing it asks for or says.
 ONLY_ON = {
     "home": ("Transfer Lab", lambda at: at.button(key="run_demo").label == "Run the classroom demo"),
@@ -29,6 +29,7 @@ ONLY_ON = {
     "inspect": ("Inspect", lambda at: "No runs yet: train one" in at.info[0].value),
     "explain": ("Explain", lambda at: "No finished run on animals yet" in at.info[0].value),
     "predict": ("Predict", lambda at: "No finished runs yet" in at.info[0].value),
+    "lesson": ("Lesson", lambda at: at.button(key="lesson_start").label == "Start this lesson"),
 }
 
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 #: Every page of the navigation: (URL slug, title).
 PAGES = [("data", "Data"), ("model", "Model"), ("train", "Train"), ("compare", "Compare"), ("inspect", "Inspect"),
-         ("explain", "Explain"), ("predict", "Predict"), ("", "Transfer Lab")]
+         ("explain", "Explain"), ("predict", "Predict"), ("lesson", "Lesson"), ("", "Transfer Lab")]
 LOCAL_SCHEMES = ("data", "blob", "about")
 
 
