@@ -165,3 +165,22 @@ def test_a_run_is_labelled_with_the_epochs_and_depth_its_plan_trains():
     tuned = TrainConfig(data="builtin:digits", mode="finetune", freeze_depth=5, labels_per_class=10, image_size=32)
     assert "Fine-tune (k=5)" in views.describe_config(tuned.to_dict(), tl_core.plan_for(tuned, data.load_dataset("builtin:digits")))
     assert isinstance(RunPlan.from_dict(plan.to_dict()), RunPlan)
+
+
+def test_a_polling_fragment_repeats_its_poll_timer_on_each_of_its_own_runs(monkeypatch):
+    """views.keep_polling: the timer a lost full run would have set comes back with the fragment's next poll."""
+    import streamlit.runtime.scriptrunner as scriptrunner
+
+    class Ctx:
+        def __init__(self, fragments):
+            self.fragment_ids_this_run, self.sent = fragments, []
+
+        def enqueue(self, msg):
+            self.sent.append(msg)
+
+    for fragments, expected in (([], 0), (None, 0), (["f1", "f2"], 0), (["f1"], 1)):
+        ctx = Ctx(fragments)
+        monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda ctx=ctx: ctx)
+        views.keep_polling(0.5)
+        assert len(ctx.sent) == expected, fragments  # a full run sends it itself; two fragments: whose is it?
+    assert (ctx.sent[0].auto_rerun.fragment_id, ctx.sent[0].auto_rerun.interval) == ("f1", 0.5)

@@ -290,6 +290,7 @@ def live(render, *, active: bool, every: float | None = None, changed=None) -> N
     interpreter so long that its event loop could not send any page an update. The finished view is no fragment
     for the same reason: the browser's poll timer outlives the rerun that ends it, and under load its late ticks
     would redraw a fragment of the same name, charts and all; with no fragment they cost a lookup.
+    Each poll also repeats the browser's poll timer (`keep_polling`).
     """
     if not active:
         with st.container():  # where the fragment's own container stood
@@ -298,12 +299,38 @@ def live(render, *, active: bool, every: float | None = None, changed=None) -> N
 
     @st.fragment(run_every=every or POLL_S)
     def _fragment() -> None:
+        keep_polling(every or POLL_S)
         if changed is not None and changed():
             st.rerun()
         if not render():
             st.rerun()  # a last full rerun: stop polling, refresh the rest of the page
 
     _fragment()
+
+
+def keep_polling(every: float) -> None:
+    """From a fragment's own rerun, tell the browser again to rerun it every `every` seconds.
+
+    The browser's poll timer comes from one message (`auto_rerun`), sent by the full run that draws the fragment;
+    the browser drops every timer when a full run starts. Streamlit 1.67 can lose the rest of that run: a poll that
+    reaches the server after the run's script thread has ended, but before the server's event loop has sent the
+    run's last messages, starts a new ScriptRunner, and the old one's messages, `auto_rerun` among them, are dropped
+    as "from a non-current ScriptRunner" (streamlit/runtime/app_session.py). The poll itself still runs the fragment,
+    once; the page then never polls again and shows that run's state for good (bench/bench_classroom.py: a stuck
+    page in a class of thirty). Repeating the message on every poll puts the timer back on that one run; a browser
+    that has the timer ignores the repeat.
+    """
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    fragments = getattr(ctx, "fragment_ids_this_run", None) or []
+    if len(fragments) != 1:  # a full run sends it anyway; with several fragments the id is not known here
+        return
+    msg = ForwardMsg()
+    msg.auto_rerun.interval = every
+    msg.auto_rerun.fragment_id = fragments[0]
+    ctx.enqueue(msg)
 
 
 def poll_every(job_state: JobState, queue_position: int = 0) -> float:
