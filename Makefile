@@ -5,6 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.installed-ray
 PORT    ?= 8501
+WORKERS ?= 2  # test processes: each test trains on one thread, so one per core (WORKERS=0: no worker processes)
 
 .PHONY: setup setup-ray run test test-fast screenshots bench clean
 
@@ -27,8 +28,8 @@ $(RAY_STAMP): $(STAMP) requirements-ray.txt
 run: setup  # ui/launch.py serves app.py at once and warms the engine up beside it
 	$(BIN)/python -m ui.launch --server.port $(PORT)
 
-test: setup setup-ray  # the slowest tests are listed at the end (--durations)
-	$(BIN)/python -m pytest -q --durations=15
+test: setup setup-ray  # one test file per worker at a time (--dist loadfile); the slowest tests listed at the end
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not e2e and not ray"
