@@ -1,6 +1,7 @@
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 
 import pytest
@@ -20,3 +21,12 @@ def store(tmp_path):
     from tl_core.runs.store import RunStore
 
     return RunStore(tmp_path / "runs.sqlite")
+
+
+@pytest.fixture(autouse=True)
+def _own_main_module():
+    """Each test starts with the interpreter's own `__main__`. Streamlit's script runner (AppTest) installs the script
+    it ran as `__main__` and leaves it there, and a process that a later test spawns would run that script again."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main

@@ -47,7 +47,7 @@ TINY = {"data": "digits", "labels": 10, "val": 5, "epochs": 2, "image_size": 32}
 
 _POINTS_JS = """(sel) => { const g = document.querySelector(sel + ':not([data-stale="true"]) .js-plotly-plot');
     if (!g || !g.data) return -1;
-    return g.data.filter((t) => t.fill !== 'toself')  // the seeds' bands are not points
+    return g.data.filter((t) => t.fill !== 'toself' && !String(t.meta || '').startsWith('key:'))  // bands, legend keys
         .reduce((n, t) => n + ((t.x && t.x.length) || 0), 0); }"""
 _RUN_ID = re.compile(r"\bRun ([0-9a-f]{6,}) —")
 
