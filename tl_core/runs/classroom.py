@@ -27,6 +27,7 @@ from typing import Any
 
 from tl_core.lessons import STEPS, LessonError
 from tl_core.paths import default_root
+from tl_core.runs.sqlite_files import create_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS classes (
@@ -107,17 +108,8 @@ class Classroom:
         self._lock = threading.Lock()
         self._create()
 
-    def _create(self, attempts: int = 100) -> None:
-        for attempt in range(attempts):  # two servers opening a new file at once: WAL needs its exclusive lock
-            try:
-                with closing(self._connect()) as db, db:
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.executescript(SCHEMA)
-                return
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err) or attempt == attempts - 1:
-                    raise
-                time.sleep(0.05)
+    def _create(self) -> None:
+        create_wal(self._connect, SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # explicit transactions below

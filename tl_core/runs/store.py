@@ -28,6 +28,7 @@ from pathlib import Path
 from tl_core.events import EpochMetrics, Event, RunFinished, RunStarted
 from tl_core.paths import default_root  # noqa: F401  (public here too: store.default_root)
 from tl_core.records import JobState, RunSummary
+from tl_core.runs.sqlite_files import create_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -94,21 +95,8 @@ class RunStore:
         self._create()
         self.mark_interrupted()
 
-    def _create(self, attempts: int = 100) -> None:
-        """The tables, in WAL mode. Switching the journal mode takes the file's exclusive lock without waiting on
-        SQLite's busy timeout, so two processes opening one new store at once (two servers, or a server and its
-        workers) retry for a few seconds instead of failing."""
-        for attempt in range(attempts):
-            try:
-                with closing(self._connect()) as db, db:
-                    db.execute("PRAGMA journal_mode=WAL")
-                    db.executescript(SCHEMA)
-                    _add_later_columns(db)
-                return
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err) or attempt == attempts - 1:
-                    raise
-                time.sleep(0.05)
+    def _create(self) -> None:
+        create_wal(self._connect, SCHEMA, _add_later_columns)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30)
