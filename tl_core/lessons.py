@@ -121,6 +121,11 @@ class Lesson:
         return None if self.vary == "seed" else config.get(self.vary)
 
     @property
+    def axis_title(self) -> str:
+        """The title of a chart axis over the varied setting's values."""
+        return AXIS_TITLES.get(self.vary, self.vary.replace("_", " "))
+
+    @property
     def choices(self) -> list[tuple[str, str]]:
         """(name, label) of what a student may predict: the options (and the tie), or the lesson's values."""
         p = self.prediction
@@ -176,6 +181,11 @@ class Lesson:
         return {"id": self.id, "title": self.title, "setting": self.setting, "question": self.question,
                 "vary": self.vary, "values": list(self.values), "arms": [a.name for a in self.arms],
                 "minutes": self.minutes, "source": self.source, "steps": self.steps()}
+
+
+#: The chart axis of a varied setting: its values are the tick labels, short enough to stay level at half a projector.
+AXIS_TITLES = {"labels_per_class": "labels per class", "freeze_depth": "freeze depth (blocks frozen)",
+               "image_size": "image size (px)", "seed": "seed"}
 
 
 def value_text(vary: str, value: Any) -> str:

@@ -28,11 +28,6 @@ def _tight(fig: go.Figure, bottom: int | None = None) -> go.Figure:
     return fig
 
 
-#: The axis of a varied setting: its values are the tick labels, short enough to stay level at half a projector.
-AXIS_TITLES = {"labels_per_class": "labels per class", "freeze_depth": "freeze depth (blocks frozen)",
-               "image_size": "image size (px)", "seed": "seed"}
-
-
 def wrap(label: str, width: int = 18) -> str:
     """A label over lines of at most `width` characters (plotly breaks lines at <br> only)."""
     return "<br>".join(textwrap.wrap(label, width)) or label
@@ -74,7 +69,7 @@ def predictions_chart(lesson: Lesson, students: list[Student], answer: results.A
                           annotation_text=f"measured {float(answer.value):+.0f}", annotation_font_color=ANSWER,
                           annotation_font_size=FONT_SIZE)
     if lesson.prediction.kind in ("best", "meet"):
-        fig.update_xaxes(title_text=AXIS_TITLES.get(lesson.vary, lesson.vary), type="category")
+        fig.update_xaxes(title_text=lesson.axis_title, type="category")
     fig.update_yaxes(title_text="students", rangemode="tozero", dtick=max(1, round(max(c for *_, c in counts) / 5)))
     fig.update_layout(showlegend=False, bargap=0.15)
     subtitle = f"{made} prediction{'s' if made != 1 else ''}"
@@ -144,7 +139,7 @@ def results_chart(lesson: Lesson, runs: list[StudentRun], answer: results.Answer
                                      customdata=[s.n for s in line],
                                      hovertemplate=f"%{{y:.1%}}, %{{customdata}} student(s)<extra>{arm.label}</extra>"))
         fig.update_xaxes(tickmode="array", tickvals=list(range(len(values))), ticktext=[str(v) for v in values],
-                         range=[-0.5, len(values) - 0.5], title_text=AXIS_TITLES.get(lesson.vary, lesson.vary))
+                         range=[-0.5, len(values) - 0.5], title_text=lesson.axis_title)
         if answer is not None and answer.value in values:
             fig.add_vline(x=values.index(answer.value), line_color=ANSWER, line_width=3, line_dash="dot",
                           annotation_text="the class's answer", annotation_font_color=ANSWER,
