@@ -30,7 +30,7 @@ from torch import nn
 
 from tl_core import assets, randomness
 from tl_core.errors import UserError
-from tl_core.models import text_arch, vision_arch
+from tl_core.models import hf, text_arch, vision_arch
 from tl_core.models.backbone_info import BackboneInfo
 from tl_core.models.model import Block, Preprocess, TransferModel
 
@@ -273,7 +273,7 @@ def _hf_local(spec: BackboneSpec) -> dict:
 
 
 def _hf_config(spec: BackboneSpec, pretrained: bool, tiny: bool):
-    from transformers import AutoConfig
+    (AutoConfig,) = hf.names("AutoConfig")
 
     if pretrained:
         return AutoConfig.from_pretrained(_hf_source(spec), **_hf_local(spec))
@@ -287,7 +287,7 @@ def _hf_config(spec: BackboneSpec, pretrained: bool, tiny: bool):
 
 def _tokenizer_for(spec: BackboneSpec, pretrained: bool):
     """The model's own tokenizer; random-init models offline borrow the bundled MiniLM (BERT uncased) one."""
-    from transformers import AutoTokenizer
+    (AutoTokenizer,) = hf.names("AutoTokenizer")
 
     if pretrained or weights_status(spec.name) != "download":
         tok = AutoTokenizer.from_pretrained(_hf_source(spec), **_hf_local(spec))
@@ -330,7 +330,7 @@ def _embedding_dropouts(net: nn.Module, layers: str) -> set[str]:
 
 
 def _build_text(spec: BackboneSpec, pretrained: bool, tiny: bool, max_length: int):
-    from transformers import AutoModel, T5EncoderModel
+    AutoModel, T5EncoderModel = hf.names("AutoModel", "T5EncoderModel")
 
     if pretrained and weights_status(spec.name) == "download":
         _ensure_downloadable(spec)
@@ -410,7 +410,7 @@ def skeleton(name: str, n_classes: int = 1000) -> TransferModel:
             return build(name, n_classes=n_classes, pretrained=False,
                          image_size=spec.fixed_image_size or spec.default_image_size)
         else:
-            from transformers import AutoConfig, AutoModel, T5EncoderModel
+            AutoConfig, AutoModel, T5EncoderModel = hf.names("AutoConfig", "AutoModel", "T5EncoderModel")
 
             cfg = dict(spec.hf_config)
             config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)

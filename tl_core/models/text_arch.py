@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tl_core.models import hf
+
 #: config.model_type -> how its encoder calls its layers. Anything else runs whole.
 SUPPORTED = ("bert", "roberta", "distilbert", "gpt2", "t5")
 
@@ -74,7 +76,7 @@ def cut_for(net: nn.Module, layers_path: str) -> TextCut | None:
 # ---- each architecture's loop over its layers, as its own forward runs it (transformers 5) ----------------
 def _bert(net, layers, h, mask, layer):
     """BERT, MiniLM, RoBERTa (BertEncoder / RobertaEncoder) and DistilBERT (Transformer): layer(h, mask)."""
-    from transformers.masking_utils import create_bidirectional_mask
+    create_bidirectional_mask = hf.masking_utils().create_bidirectional_mask
 
     extended = create_bidirectional_mask(config=net.config, inputs_embeds=h, attention_mask=mask)
     for module in layers:
@@ -84,7 +86,7 @@ def _bert(net, layers, h, mask, layer):
 
 def _gpt2(net, layers, h, mask, layer):
     """GPT2Model: causal mask, block(h, past_key_values, mask, position_ids=...), then the final ln_f."""
-    from transformers.masking_utils import create_causal_mask
+    create_causal_mask = hf.masking_utils().create_causal_mask
 
     position_ids = torch.arange(h.shape[1], device=h.device).unsqueeze(0)
     causal = create_causal_mask(config=net.config, inputs_embeds=h, attention_mask=mask, past_key_values=None,
@@ -97,7 +99,7 @@ def _gpt2(net, layers, h, mask, layer):
 def _t5(net, layers, h, mask, layer):
     """T5Stack (encoder): layer 0 computes the relative position bias and every later layer reuses it; after the
     last layer, final_layer_norm and dropout. When layer 0 is frozen its bias is computed with its own module."""
-    from transformers.masking_utils import create_bidirectional_mask
+    create_bidirectional_mask = hf.masking_utils().create_bidirectional_mask
 
     encoder = net.encoder
     extended = create_bidirectional_mask(config=encoder.config, inputs_embeds=h, attention_mask=mask)

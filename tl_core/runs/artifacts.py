@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
-from tl_core.models import backbones
+from tl_core.models import backbones, hf
 from tl_core.inputs.images import resize_crop
 from tl_core.models.model import Preprocess, TransferModel
 
@@ -49,7 +49,8 @@ def load_run_model(folder: Path, device: str | torch.device = "cpu") -> tuple[Tr
                                 image_size=meta["preprocess"]["image_size"])
         model.preprocess = Preprocess("vision", **{k: meta["preprocess"][k] for k in ("image_size", "mean", "std")})
     else:
-        from transformers import AutoConfig, AutoModel, AutoTokenizer, T5EncoderModel
+        AutoConfig, AutoModel, AutoTokenizer, T5EncoderModel = hf.names("AutoConfig", "AutoModel", "AutoTokenizer",
+                                                                        "T5EncoderModel")
 
         config = AutoConfig.from_pretrained(folder / "encoder")
         with backbones._quiet():
