@@ -11,7 +11,7 @@ from tl_core.runs import sweep
 
 from ui import messages, settings, views
 from ui.data_choice import current_data, load_choice_dataset
-from ui.run_config import build_config, freeze_depth
+from ui.run_config import config_or_problem, freeze_depth
 from ui.services import describe, manager, store
 from ui.session_id import owner
 from ui.wording import count, data_label
@@ -23,10 +23,10 @@ NOTE = "efficiency"  # what the last click on the sweep's button did
 def _plan():
     """(configs of the whole sweep, the runs that already answer some of them), for the current data and model."""
     choice = current_data()
-    if not choice.ready:
-        return None, [], "Load a data set on the Data page first."
+    base, problem = config_or_problem(choice)
+    if problem:
+        return None, [], problem
     try:
-        base = build_config(choice)
         ds = load_choice_dataset(choice)
         from tl_core.inputs import data
         from tl_core.engine import training

@@ -15,10 +15,10 @@ import streamlit as st
 from tl_core.presentation import imagenet_chart
 from tl_core.runs.imagenet_transfer import TransferTable, missing, seed_list, transfer_table
 
-from ui import messages, settings, views
+from ui import settings, views
 from ui.data_choice import current_data
 from ui.ranking import rank_jobs, settings_key
-from ui.run_config import build_config
+from ui.run_config import config_or_problem
 from ui.services import manager, store
 from ui.session_id import owner
 from ui.table_cells import dash_missing
@@ -94,16 +94,12 @@ def _render() -> None:
     st.subheader("Do better ImageNet models transfer better?")
     st.write(NOTE)
     choice = current_data()
-    if not choice.ready:
-        st.info("Load a data set on the Data page first.")
-        return
-    if choice.kind != "image":
+    if choice.ready and choice.kind != "image":
         st.caption("ImageNet accuracy belongs to the vision backbones: load image data to ask this question.")
         return
-    try:
-        config = build_config(choice)
-    except Exception as err:  # noqa: BLE001 - a setting the other sections already report
-        st.info(messages.error_text(err))
+    config, problem = config_or_problem(choice)
+    if problem:
+        st.info(problem)
         return
     ranking = _ranking(choice, config)
     if ranking is None:

@@ -14,9 +14,9 @@ from tl_core.engine.ranking import frozen_config
 from tl_core.runs.rank_agreement import MIN_BACKBONES, agreement, unmeasured
 from tl_core.runs.rank_jobs import RankJob, RankJobs
 
-from ui import messages, settings, views
+from ui import settings, views
 from ui.data_choice import current_data
-from ui.run_config import build_config
+from ui.run_config import config_or_problem
 from ui.services import at_exit, manager, store
 from ui.session_id import owner
 from ui.table_cells import dash_missing
@@ -148,13 +148,9 @@ def _render() -> None:
     st.subheader("Which backbone? Rank them before training")
     st.write(NOTE)
     choice = current_data()
-    if not choice.ready:
-        st.info("Load a data set on the Data page first.")
-        return
-    try:
-        config = build_config(choice)
-    except Exception as err:  # noqa: BLE001 - a setting the other sections already report
-        st.info(messages.error_text(err))
+    config, problem = config_or_problem(choice)
+    if problem:
+        st.info(problem)
         return
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     vision = choice.kind == "image"

@@ -49,6 +49,22 @@ def surgical_block(n_blocks: int) -> int | None:
     return n_blocks - 1 if v is None else int(v)
 
 
+NO_DATA = "Load a data set on the Data page first."
+
+
+def config_or_problem(choice: DataChoice) -> tuple[TrainConfig | None, str | None]:
+    """For a view that works on the current data and settings: the TrainConfig Start would submit, or the one line
+    that says why there is none (no data yet, or settings that cannot run)."""
+    if not choice.ready:
+        return None, NO_DATA
+    try:
+        return build_config(choice), None
+    except Exception as err:  # noqa: BLE001 - a setting the pages already report where it is set
+        from ui.messages import error_text
+
+        return None, error_text(err)
+
+
 def settings_plan(choice: DataChoice) -> RunPlan:
     """What the kept settings train on `choice` (2 classes before any data is chosen): the engine's own plan of the
     TrainConfig that Start would submit, before the split. Raises ConfigError where the settings cannot run."""
