@@ -27,7 +27,7 @@ def _label(name: str) -> str:
 def _recipe_picked() -> None:
     """Apply what the recipe implies: its mode, and for the fine-tuning recipes the freeze depth and LP-FT."""
     name = settings.get("recipe")
-    if name == NONE:
+    if name == NONE or not settings.moved("recipe"):
         return
     settings.put("mode", RECIPES[name])
     if name in ("gradual", "discriminative"):  # every block takes part: gradually, or at its own rate
@@ -37,7 +37,12 @@ def _recipe_picked() -> None:
 
 
 def mode_changed() -> None:
-    """The mode radio's (and the freeze slider's) callback: a recipe that needs another mode is dropped."""
+    """The mode radio's callback: a recipe that needs another mode is dropped."""
+    if settings.moved("mode"):
+        _drop_a_recipe_of_another_mode()
+
+
+def _drop_a_recipe_of_another_mode() -> None:
     name = settings.get("recipe")
     if name in RECIPES and RECIPES[name] != settings.get("mode"):
         settings.put("recipe", NONE)
@@ -46,14 +51,14 @@ def mode_changed() -> None:
 def freeze_depth_moved() -> None:
     """The freeze slider's callback: dragging the freeze depth only means something when fine-tuning, so it
     switches to fine-tuning (and drops a recipe that needs another mode)."""
-    if settings.get("mode") != "finetune":
+    if settings.moved("freeze_depth") and settings.get("mode") != "finetune":
         settings.put("mode", "finetune")
-        mode_changed()
+        _drop_a_recipe_of_another_mode()
 
 
 def lp_ft_changed() -> None:
     """The LP-FT checkbox's callback: unticking it while the LP-FT preset is chosen drops the preset."""
-    if not settings.get("lp_ft") and settings.get("recipe") == "lp-ft":
+    if settings.moved("lp_ft") and not settings.get("lp_ft") and settings.get("recipe") == "lp-ft":
         settings.put("recipe", NONE)
 
 

@@ -232,6 +232,15 @@ def keep(*keys: str) -> None:
     _persist(changes)
 
 
+def moved(key: str) -> bool:
+    """In widget `key`'s on_change callback: whether its value differs from the kept copy, the value the page last
+    drew. Streamlit also calls on_change when a browser sends back a widget of a page it has left (a page switch
+    while a script run was cut short: streamlit/streamlit#8827); that call carries the value the page already
+    showed, so it is nobody's move, and a callback that changes other settings must not act on it."""
+    kept = _kept().get(key, _MISSING)
+    return kept is _MISSING or not _same(st.session_state.get(key, _MISSING), kept)
+
+
 def put(key: str, value: Any) -> None:
     """From a widget's callback: give the widget `key` a new value and keep it (a recipe sets the mode it needs)."""
     setting(key)
