@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import APP, go, new_app, png
@@ -518,45 +517,3 @@ def test_compare_names_uploads_and_empty_cells_as_a_class_reads_them():
     assert "your upload digits_upload.zip" in at.selectbox(key="compare_data").options
     assert ("Scored on 10 validation (asked 20, capped by the data) and 10 test (asked 50, capped by the data) "
             "items per class.") in texts(at)
-
-
-def _held(at: AppTest, *keys: str) -> list:
-    """The states the browser holds for the shown page's widgets `keys`, as it would send them later."""
-    return [w._widget_state for w in at._tree if getattr(w, "key", None) in keys]
-
-
-def _with_stale(at: AppTest, stale: list) -> WidgetStates:
-    """The widget states a browser sends that still holds widgets of the page it left: the shown page's own,
-    plus `stale` (widgets the server already dropped)."""
-    states = at._tree.get_widget_states()
-    states.widgets.extend(stale)
-    return states
-
-
-def test_a_browser_replaying_the_model_pages_widgets_changes_no_setting():
-    """A browser that switched pages while a script run was cut short still holds the Model page's widgets and
-    sends them with its next rerun; Streamlit calls their on_change although nobody moved them (see
-    streamlit/streamlit#8827). The freeze slider's callback must not switch a frozen run to fine-tuning then, nor a
-    recipe's re-apply itself, nor the mode radio drop a recipe."""
-    at = go(new_app(), "model")
-    assert at.radio(key="mode").value == "frozen"
-    stale = _held(at, "freeze_depth", "mode", "recipe")
-    assert len(stale) == 3
-    go(at, "train")
-    at._run(_with_stale(at, stale))
-    assert not at.exception, [e.value for e in at.exception]
-    assert "Feature extraction" in texts(at) and "Fine-tune" not in texts(at)
-    go(at, "model")
-    assert at.radio(key="mode").value == "frozen"
-
-    # a recipe chosen, then the freeze depth moved by hand: a replayed recipe picker must not undo the move
-    at.selectbox(key="recipe").set_value("gradual").run()
-    assert at.radio(key="mode").value == "finetune" and at.slider(key="freeze_depth").value == 0
-    at.slider(key="freeze_depth").set_value(3).run()
-    stale = _held(at, "freeze_depth", "mode", "recipe")
-    assert len(stale) == 3
-    go(at, "train")
-    at._run(_with_stale(at, stale))
-    assert not at.exception, [e.value for e in at.exception]
-    go(at, "model")
-    assert at.slider(key="freeze_depth").value == 3 and at.selectbox(key="recipe").value == "gradual"

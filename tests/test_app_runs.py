@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
 from apptest_helpers import go, new_app
@@ -124,6 +125,13 @@ def test_a_fine_tune_shows_which_blocks_changed():
     assert spec["layout"]["title"]["text"] == "What fine-tuning changed"
     assert len(spec["data"][0]["x"]) == 9  # one bar per mobilenet_v2 block
     assert "Measuring which blocks" not in texts(at)  # a progress note, gone once the run has finished
+
+
+def shown_run_header(at: AppTest) -> str:
+    """The shown run's header line ("**Run <id>** — data · backbone · mode · ...")."""
+    lines = re.findall(r"\*\*Run [0-9a-f]{6,}\*\* —[^\n]*", texts(at))
+    assert len(lines) == 1, texts(at)
+    return lines[0]
 
 
 def shown_run(at: AppTest) -> str:
@@ -244,3 +252,53 @@ def test_classroom_demo():
     assert "frozen" in sentence and "same short budget" in sentence  # the tests' demo says its budget
     assert "frozen" in texts(at) and "\u00b1" in texts(at)  # the details line: every arm, with its spread
     assert all(j.state == "completed" for j in services.manager().jobs(at.session_state["owner"]))
+
+
+MODEL_WIDGETS = ("backbone", "freeze_depth", "mode", "recipe", "epochs")
+
+
+def _held(at: AppTest, *, empty: bool) -> list[WidgetState]:
+    """The Model page's widgets as a browser that has left the page still holds them: with their values, or
+    empty (an empty replay reads as the list's first backbone and freeze depth 0)."""
+    held = [w._widget_state for w in at._tree if getattr(w, "key", None) in MODEL_WIDGETS]
+    assert len(held) == len(MODEL_WIDGETS)
+    return [WidgetState(id=w.id) for w in held] if empty else held
+
+
+def _replay(at: AppTest, held: list[WidgetState]) -> AppTest:
+    """A rerun of the shown page whose widget states also carry `held`, widgets the server has dropped."""
+    states = at._tree.get_widget_states()
+    states.widgets.extend(held)
+    at._run(states)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("empty", [False, True], ids=["same-values", "empty"])
+def test_start_trains_what_the_model_page_showed_when_the_browser_replays_its_widgets(empty):
+    """A browser that switched pages while a script run was cut short still holds the Model page's widgets and
+    sends them with its next reruns (streamlit/streamlit#8827), with their values or empty, and Streamlit calls
+    their on_change. A student who then clicks Start trains what the Model page showed: not a fine-tune because
+    the freeze slider's callback fired, not the list's first backbone."""
+    at = go(tiny_settings(new_app()), "model")
+    assert at.radio(key="mode").value == "frozen" and at.selectbox(key="backbone").value == "mobilenet_v2"
+    held = _held(at, empty=empty)
+    go(at, "train")
+    _replay(at, held)
+    assert "Feature extraction" in texts(at) and "Fine-tune" not in texts(at), texts(at)[:600]
+    at.button(key="start_run").click()
+    _replay(at, held)  # the click arrives with the replayed widgets
+    poll(at, lambda a: "took" in texts(a))
+    assert "digits · mobilenet_v2 · Feature extraction" in shown_run_header(at), shown_run_header(at)
+    go(at, "model")
+    assert at.radio(key="mode").value == "frozen" and at.selectbox(key="backbone").value == "mobilenet_v2"
+
+    # a recipe picked and the freeze depth then moved by hand: a replayed recipe picker must not undo the move
+    at.selectbox(key="recipe").set_value("gradual").run()
+    assert at.radio(key="mode").value == "finetune" and at.slider(key="freeze_depth").value == 0
+    at.slider(key="freeze_depth").set_value(3).run()
+    held = _held(at, empty=empty)
+    _replay(go(at, "train"), held)
+    go(at, "model")
+    assert at.slider(key="freeze_depth").value == 3 and at.selectbox(key="recipe").value == "gradual"
+    assert at.selectbox(key="backbone").value == "mobilenet_v2"

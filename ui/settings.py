@@ -10,6 +10,13 @@ rendered), so each page copies the values it draws into a kept copy (`keep`) and
 new Streamlit session, so every persisting value is also written to the server (`tl_core.runs.sessions`) and
 read back on the first run of a new session (`restore_session`), before any widget is drawn. A value that fails
 its setting's check (a stale or edited session file) reads as the default.
+
+A widget's value in session state counts only on the page that draws it. A browser that switched pages while a
+script run was cut short still holds the old page's widgets and sends them, sometimes empty, with its next
+reruns (streamlit/streamlit#8827): an empty selectbox reads as its first option, an empty slider as its minimum,
+and their `on_change` callbacks fire. Each run therefore starts with `settle(page)`, which drops the values of
+widgets from any page but the one the browser showed, and the callbacks that change other settings ask
+`moved(key)` first.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from ui.session_id import owner
 
 _log = logging.getLogger(__name__)
 _KEPT = "_kept"  # session-state key of the kept copy: {setting key: value}
+_PAGE = "_settings_page"  # the page of the latest script run (during callbacks: the page the browser showed)
+_DRAWN_ON = "_settings_drawn_on"  # {setting key: the page whose run kept it}
 _MISSING = object()
 
 AUTO = "auto"
@@ -147,6 +156,35 @@ def _kept() -> dict:
     return st.session_state.setdefault(_KEPT, {})
 
 
+def _drawn_on() -> dict:
+    return st.session_state.setdefault(_DRAWN_ON, {})
+
+
+def _on_shown_page(key: str) -> bool:
+    """Whether widget `key` belongs to the page of the latest run (or to no page yet)."""
+    page = _drawn_on().get(key)
+    return page is None or page == st.session_state.get(_PAGE)
+
+
+def settle(page: str) -> None:
+    """At the start of every script run, before callbacks read settings again and before any widget is drawn:
+    a setting's widget value from the page the browser showed is kept (its own run may have been cut short by
+    this one); one from any other page is a replay of a page the browser left, and is dropped, so the kept copy
+    holds. Then `page` is the page of this run."""
+    ss = st.session_state
+    shown = ss.get(_PAGE)
+    changes = {}
+    for key, drawn_on in _drawn_on().items():
+        if key not in ss:
+            continue
+        if drawn_on == shown and setting(key).accepts(ss[key]):
+            changes.update(_remember(key, ss[key]))
+        elif drawn_on != shown:
+            del ss[key]
+    _persist(changes)
+    ss[_PAGE] = page
+
+
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
@@ -180,8 +218,8 @@ def _passes(s: Setting, value: Any, valid: Callable[[Any], bool] | None) -> bool
 
 
 def _current(key: str) -> Any:
-    """The widget's value if it was drawn this run, else the kept copy, else the default (unchecked)."""
-    if key in st.session_state:
+    """The widget's value if it is on the page shown, else the kept copy, else the default (unchecked)."""
+    if key in st.session_state and _on_shown_page(key):
         return st.session_state[key]
     return _kept().get(key, _MISSING)
 
@@ -225,20 +263,23 @@ def initial(key: str, default: Any = None, valid: Callable[[Any], bool] | None =
 def keep(*keys: str) -> None:
     """After drawing widgets: remember their values for the other pages, the next visit and the next session."""
     changes = {}
+    page = st.session_state.get(_PAGE)
     for key in keys:
         setting(key)
         if key in st.session_state:
             changes.update(_remember(key, st.session_state[key]))
+            if page is not None:
+                _drawn_on()[key] = page
     _persist(changes)
 
 
 def moved(key: str) -> bool:
-    """In widget `key`'s on_change callback: whether its value differs from the kept copy, the value the page last
-    drew. Streamlit also calls on_change when a browser sends back a widget of a page it has left (a page switch
-    while a script run was cut short: streamlit/streamlit#8827); that call carries the value the page already
-    showed, so it is nobody's move, and a callback that changes other settings must not act on it."""
+    """In widget `key`'s on_change callback: whether someone moved it. Streamlit also calls on_change when a
+    browser sends back a widget of a page it has left (see the module docstring); such a call comes while
+    another page is shown, or carries the value the page last drew. A callback that changes other settings acts
+    only on a real move."""
     kept = _kept().get(key, _MISSING)
-    return kept is _MISSING or not _same(st.session_state.get(key, _MISSING), kept)
+    return _on_shown_page(key) and (kept is _MISSING or not _same(st.session_state.get(key, _MISSING), kept))
 
 
 def put(key: str, value: Any) -> None:

@@ -238,8 +238,9 @@ def wait_completed(page: Page, epochs: int) -> str:
     # train and validation loss and accuracy, one point per epoch
     lengths = page.evaluate("""() => document.querySelector('.st-key-train_curves:not([data-stale="true"]) .js-plotly-plot')
         .data.map(t => (t.x && t.x.length) || 0)""")
-    assert len([n for n in lengths if n == epochs]) >= 4 and max(lengths) == epochs, \
-        (lengths, page.url, page.locator('[data-testid="stMain"]').inner_text()[:3000])
+    if not (len([n for n in lengths if n == epochs]) >= 4 and max(lengths) == epochs):
+        pytest.fail(f"curve points per trace {lengths}, expected {epochs}; {page.url} shows:\n"
+                    + page.locator('[data-testid="stMain"]').inner_text()[:3000])
     return shown_run_id(page)
 
 
