@@ -34,7 +34,6 @@ def main() -> None:
         st.Page("app_pages/lesson.py", title="Lesson", icon=":material/school:"),
     ]
     page = st.navigation(pages, position="top")
-    settings.settle(page.title)  # widget values replayed from a page the browser left do not count
     body = st.container()  # created first, so the page sits above the footer even when it stops early (st.stop)
     st.divider()
     st.caption(f"Session `{owner}` — keep this page's URL: it brings back your settings, your upload and your runs "

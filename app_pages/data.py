@@ -25,8 +25,8 @@ def _option_label(name: str) -> str:
             f"{wording.count(b['n_items'], b['kind'])}")
 
 
-settings.seed_widget("data_source", valid=lambda v: v in options)
-source = st.radio("Dataset", options, key="data_source", format_func=_option_label)
+shown = settings.seed_widget("data_source", valid=lambda v: v in options)
+source = st.radio("Dataset", options, index=options.index(shown), key="data_source", format_func=_option_label)
 settings.keep("data_source")
 
 if source != UPLOAD:

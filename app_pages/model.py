@@ -33,8 +33,8 @@ def _label(name: str) -> str:
     return f"{name} · {i['arch']} · {plots.format_params(i['params'])} · {i['weights']}"
 
 
-settings.seed_widget("backbone", default=run_config.DEFAULT_BACKBONE[kind], valid=lambda v: v in names)
-backbone = st.selectbox(f"Backbone ({family})", names, key="backbone", format_func=_label,
+shown = settings.seed_widget("backbone", default=run_config.DEFAULT_BACKBONE[kind], valid=lambda v: v in names)
+backbone = st.selectbox(f"Backbone ({family})", names, index=names.index(shown), key="backbone", format_func=_label,
                         help="bundled: weights ship with the app · cached: already downloaded · "
                              "needs download: not on this machine")
 settings.keep("backbone")
@@ -52,8 +52,8 @@ if info.get("imagenet_acc1") is not None:
 st.caption(info["description"])
 
 # ---- mode -----------------------------------------------------------------------------------------------
-settings.seed_widget("mode")
-mode = st.radio("Mode", MODES, key="mode", format_func=plots.mode_label, horizontal=True,
+shown = settings.seed_widget("mode")
+mode = st.radio("Mode", MODES, index=MODES.index(shown), key="mode", format_func=plots.mode_label, horizontal=True,
                 captions=[MODE_HELP[m] for m in MODES], on_change=recipes_view.mode_changed)
 settings.keep("mode")
 
@@ -73,9 +73,9 @@ recipe, surgical_block = recipes_view.recipe_picker(info)
 # ---- freeze depth -----------------------------------------------------------------------------------
 st.subheader("Freeze depth")
 surgical = recipe == "surgical"  # it tunes the one block picked above: no freeze depth applies
-settings.seed_widget("freeze_depth", default=run_config.default_depth(n_blocks),
-                     valid=lambda v: v is not None and v <= n_blocks)
-st.slider("Freeze depth", 0, n_blocks, key="freeze_depth", on_change=recipes_view.freeze_depth_moved,
+shown = settings.seed_widget("freeze_depth", default=run_config.default_depth(n_blocks),
+                             valid=lambda v: v is not None and v <= n_blocks)
+st.slider("Freeze depth", 0, n_blocks, value=shown, key="freeze_depth", on_change=recipes_view.freeze_depth_moved,
           disabled=surgical,
           help="Fine-tune: the first k blocks stay frozen, the rest and the new head train. "
                "Moving it switches the mode to Fine-tune.")
@@ -114,18 +114,19 @@ if mode == "finetune":
 
 # ---- hyperparameters ---------------------------------------------------------------------------------
 st.subheader("Hyperparameters")
-for key in ("epochs", "lr", "batch_size"):  # always drawn; the family's own widgets below take value=initial()
-    settings.seed_widget(key)
+# always drawn; the family's own widgets below take value=initial()
+shown = {key: settings.seed_widget(key) for key in ("epochs", "lr", "batch_size")}
 
 h1, h2, h3, h4 = st.columns(4)
-h1.number_input("Epochs", min_value=1, max_value=settings.MAX_EPOCHS, step=1, key="epochs",
+h1.number_input("Epochs", min_value=1, max_value=settings.MAX_EPOCHS, step=1, value=shown["epochs"], key="epochs",
                 help="Passes over the training examples.")
-h2.selectbox("Learning rate", settings.LEARNING_RATES, key="lr",
+h2.selectbox("Learning rate", settings.LEARNING_RATES, index=settings.LEARNING_RATES.index(shown["lr"]), key="lr",
              format_func=lambda v: f"auto ({default_lr(mode, family):g})" if v == settings.AUTO else f"{v:g}",
              help="AdamW step size for the head; pretrained blocks move 10× slower. Auto picks the rate that "
                   "suits the mode: from scratch needs a larger one. Feature extraction ignores it: its head is "
                   "fitted to convergence.")
-h3.selectbox("Batch size", settings.BATCH_SIZES, key="batch_size", help="Examples per gradient step.")
+h3.selectbox("Batch size", settings.BATCH_SIZES, index=settings.BATCH_SIZES.index(shown["batch_size"]),
+             key="batch_size", help="Examples per gradient step.")
 if family == "vision":
     fixed = info.get("fixed_image_size")
     if fixed:
@@ -159,10 +160,10 @@ settings.keep("epochs", "lr", "batch_size", "augment", "max_length")
 
 # ---- fairness: the baseline's budget and the out-of-distribution check ----------------------------------------
 st.subheader("A fair comparison")
-settings.seed_widget("budget")
-settings.seed_widget("ood_shift", valid=lambda v: v in shifts.IMAGE_SHIFTS)
+budget = settings.seed_widget("budget")
+shift = settings.seed_widget("ood_shift", valid=lambda v: v in shifts.IMAGE_SHIFTS)
 f1, f2 = st.columns(2)
-f1.selectbox("Training budget", settings.BUDGET_CHOICES, key="budget",
+f1.selectbox("Training budget", settings.BUDGET_CHOICES, index=settings.BUDGET_CHOICES.index(budget), key="budget",
              format_func=BUDGET_LABELS.get,
              help="Fine-tuning and training from scratch stop far from what they can reach after a few dozen "
                   "steps: compared on a short budget, one arm can look better or worse than it is (Kornblith et "
@@ -170,7 +171,8 @@ f1.selectbox("Training budget", settings.BUDGET_CHOICES, key="budget",
                   f"{BUDGET_HELP['converge'].format(steps=CONVERGE_MIN_STEPS).capitalize()}.")
 f1.caption(BUDGET_CAPTIONS[settings.get("budget")].format(steps=CONVERGE_MIN_STEPS))
 if family == "vision":
-    f2.selectbox("Out-of-distribution check", list(shifts.IMAGE_SHIFTS), key="ood_shift",
+    f2.selectbox("Out-of-distribution check", list(shifts.IMAGE_SHIFTS), index=list(shifts.IMAGE_SHIFTS).index(shift),
+                 key="ood_shift",
                  format_func=lambda v: f"{v}: {shifts.SHIFTS[v]}",
                  help="Every run is also scored on its test items after this shift (training never sees it): "
                       "fine-tuning can lose accuracy out of distribution where LP-FT keeps it (Kumar et al. 2022).")

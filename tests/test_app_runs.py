@@ -254,51 +254,66 @@ def test_classroom_demo():
     assert all(j.state == "completed" for j in services.manager().jobs(at.session_state["owner"]))
 
 
-MODEL_WIDGETS = ("backbone", "freeze_depth", "mode", "recipe", "epochs")
+MODEL_WIDGETS = {"backbone": "selectbox", "freeze_depth": "slider", "mode": "radio", "epochs": "number_input",
+                 "recipe": "selectbox"}
 
 
-def _held(at: AppTest, *, empty: bool) -> list[WidgetState]:
-    """The Model page's widgets as a browser that has left the page still holds them: with their values, or
-    empty (an empty replay reads as the list's first backbone and freeze depth 0)."""
-    held = [w._widget_state for w in at._tree if getattr(w, "key", None) in MODEL_WIDGETS]
-    assert len(held) == len(MODEL_WIDGETS)
-    return [WidgetState(id=w.id) for w in held] if empty else held
+def _lost_state(at: AppTest) -> list[WidgetState]:
+    """The Model page's widgets as a browser sends them after losing their state (a page switch or a rerun that
+    cut a script run short, streamlit/streamlit#7338): each at its own default."""
+    states = []
+    for key, kind in MODEL_WIDGETS.items():
+        proto = getattr(at, kind)(key=key).proto
+        state = WidgetState(id=proto.id)
+        if kind in ("selectbox", "radio"):
+            state.string_value = proto.options[proto.default]
+        elif kind == "slider":
+            state.double_array_value.data.extend(proto.default)
+        else:
+            state.double_value = proto.default
+        states.append(state)
+    return states
 
 
-def _replay(at: AppTest, held: list[WidgetState]) -> AppTest:
-    """A rerun of the shown page whose widget states also carry `held`, widgets the server has dropped."""
+def _rerun_with(at: AppTest, sent: list[WidgetState]) -> AppTest:
+    """A rerun of the shown page whose widget states also carry `sent` (they replace the page's own)."""
     states = at._tree.get_widget_states()
-    states.widgets.extend(held)
+    ids = {w.id for w in sent}
+    kept = [w for w in states.widgets if w.id not in ids]
+    del states.widgets[:]
+    states.widgets.extend(kept + sent)
     at._run(states)
     assert not at.exception, [e.value for e in at.exception]
     return at
 
 
-@pytest.mark.parametrize("empty", [False, True], ids=["same-values", "empty"])
-def test_start_trains_what_the_model_page_showed_when_the_browser_replays_its_widgets(empty):
-    """A browser that switched pages while a script run was cut short still holds the Model page's widgets and
-    sends them with its next reruns (streamlit/streamlit#8827), with their values or empty, and Streamlit calls
-    their on_change. A student who then clicks Start trains what the Model page showed: not a fine-tune because
-    the freeze slider's callback fired, not the list's first backbone."""
+def test_a_browser_that_loses_the_model_pages_widget_state_changes_no_setting():
+    """A browser that loses a widget's state shows and sends the widget's own default, and one that switched pages
+    while a script run was cut short sends the old page's widgets with its next reruns, which fires their
+    on_change (streamlit/streamlit#8827). Seen in a class: a student's Start trained the backbone list's first
+    entry as a full fine-tune (freeze depth 0, which the slider's callback turns into Fine-tune). The Model page
+    therefore gives every widget the value it shows as its default, and its callbacks act only on a real move."""
     at = go(tiny_settings(new_app()), "model")
-    assert at.radio(key="mode").value == "frozen" and at.selectbox(key="backbone").value == "mobilenet_v2"
-    held = _held(at, empty=empty)
+    shown = {k: getattr(at, kind)(key=k).value for k, kind in MODEL_WIDGETS.items()}
+    assert shown["backbone"] == "mobilenet_v2" and shown["mode"] == "frozen" and shown["epochs"] == 2
+    _rerun_with(at, _lost_state(at))  # on the Model page
+    assert {k: getattr(at, kind)(key=k).value for k, kind in MODEL_WIDGETS.items()} == shown
+
+    lost = _lost_state(at)
     go(at, "train")
-    _replay(at, held)
     assert "Feature extraction" in texts(at) and "Fine-tune" not in texts(at), texts(at)[:600]
     at.button(key="start_run").click()
-    _replay(at, held)  # the click arrives with the replayed widgets
+    _rerun_with(at, lost)  # the click on Start arrives with the Model page's widgets
     poll(at, lambda a: "took" in texts(a))
     assert "digits · mobilenet_v2 · Feature extraction" in shown_run_header(at), shown_run_header(at)
-    go(at, "model")
-    assert at.radio(key="mode").value == "frozen" and at.selectbox(key="backbone").value == "mobilenet_v2"
 
     # a recipe picked and the freeze depth then moved by hand: a replayed recipe picker must not undo the move
+    go(at, "model")
     at.selectbox(key="recipe").set_value("gradual").run()
     assert at.radio(key="mode").value == "finetune" and at.slider(key="freeze_depth").value == 0
     at.slider(key="freeze_depth").set_value(3).run()
-    held = _held(at, empty=empty)
-    _replay(go(at, "train"), held)
+    lost = _lost_state(at)
+    _rerun_with(go(at, "train"), lost)
     go(at, "model")
     assert at.slider(key="freeze_depth").value == 3 and at.selectbox(key="recipe").value == "gradual"
-    assert at.selectbox(key="backbone").value == "mobilenet_v2"
+    assert at.selectbox(key="backbone").value == "mobilenet_v2" and at.number_input(key="epochs").value == 2

@@ -66,8 +66,9 @@ def recipe_picker(info: dict) -> tuple[str | None, int | None]:
     """The preset picker with its paper, paragraph and settings; for surgical fine-tuning, the block to tune.
     Returns (recipe or None, surgical block or None) for the run plan."""
     blocks = info["blocks"]
-    settings.seed_widget("recipe")
-    name = st.selectbox("Recipe (a preset from the literature)", OPTIONS, key="recipe", format_func=_label,
+    shown = settings.seed_widget("recipe")
+    name = st.selectbox("Recipe (a preset from the literature)", OPTIONS, index=OPTIONS.index(shown), key="recipe",
+                        format_func=_label,
                         on_change=_recipe_picked,
                         help="Classic ways to fine-tune, each from its paper: picking one sets the mode and what "
                              "trains; the drawing below shows it.")
@@ -84,9 +85,9 @@ def recipe_picker(info: dict) -> tuple[str | None, int | None]:
                    "no recipe.")
     block = None
     if name == "surgical":
-        settings.seed_widget("surgical_block", default=len(blocks) - 1,
-                          valid=lambda v: isinstance(v, int) and 0 <= v < len(blocks))
-        block = st.selectbox("Block to tune", list(range(len(blocks))), key="surgical_block",
+        shown = settings.seed_widget("surgical_block", default=len(blocks) - 1,
+                                     valid=lambda v: isinstance(v, int) and 0 <= v < len(blocks))
+        block = st.selectbox("Block to tune", list(range(len(blocks))), index=shown, key="surgical_block",
                              format_func=lambda i: f"{i}: {blocks[i]}",
                              help="Lee et al. 2023: the first blocks for input-level shifts (blur, noise, colours), "
                                   "the last ones when the classes are new.")

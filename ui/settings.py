@@ -10,13 +10,6 @@ rendered), so each page copies the values it draws into a kept copy (`keep`) and
 new Streamlit session, so every persisting value is also written to the server (`tl_core.runs.sessions`) and
 read back on the first run of a new session (`restore_session`), before any widget is drawn. A value that fails
 its setting's check (a stale or edited session file) reads as the default.
-
-A widget's value in session state counts only on the page that draws it. A browser that switched pages while a
-script run was cut short still holds the old page's widgets and sends them, sometimes empty, with its next
-reruns (streamlit/streamlit#8827): an empty selectbox reads as its first option, an empty slider as its minimum,
-and their `on_change` callbacks fire. Each run therefore starts with `settle(page)`, which drops the values of
-widgets from any page but the one the browser showed, and the callbacks that change other settings ask
-`moved(key)` first.
 """
 
 from __future__ import annotations
@@ -33,8 +26,6 @@ from ui.session_id import owner
 
 _log = logging.getLogger(__name__)
 _KEPT = "_kept"  # session-state key of the kept copy: {setting key: value}
-_PAGE = "_settings_page"  # the page of the latest script run (during callbacks: the page the browser showed)
-_DRAWN_ON = "_settings_drawn_on"  # {setting key: the page whose run kept it}
 _MISSING = object()
 
 AUTO = "auto"
@@ -156,35 +147,6 @@ def _kept() -> dict:
     return st.session_state.setdefault(_KEPT, {})
 
 
-def _drawn_on() -> dict:
-    return st.session_state.setdefault(_DRAWN_ON, {})
-
-
-def _on_shown_page(key: str) -> bool:
-    """Whether widget `key` belongs to the page of the latest run (or to no page yet)."""
-    page = _drawn_on().get(key)
-    return page is None or page == st.session_state.get(_PAGE)
-
-
-def settle(page: str) -> None:
-    """At the start of every script run, before callbacks read settings again and before any widget is drawn:
-    a setting's widget value from the page the browser showed is kept (its own run may have been cut short by
-    this one); one from any other page is a replay of a page the browser left, and is dropped, so the kept copy
-    holds. Then `page` is the page of this run."""
-    ss = st.session_state
-    shown = ss.get(_PAGE)
-    changes = {}
-    for key, drawn_on in _drawn_on().items():
-        if key not in ss:
-            continue
-        if drawn_on == shown and setting(key).accepts(ss[key]):
-            changes.update(_remember(key, ss[key]))
-        elif drawn_on != shown:
-            del ss[key]
-    _persist(changes)
-    ss[_PAGE] = page
-
-
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
@@ -218,8 +180,8 @@ def _passes(s: Setting, value: Any, valid: Callable[[Any], bool] | None) -> bool
 
 
 def _current(key: str) -> Any:
-    """The widget's value if it is on the page shown, else the kept copy, else the default (unchecked)."""
-    if key in st.session_state and _on_shown_page(key):
+    """The widget's value if it was drawn this run, else the kept copy, else the default (unchecked)."""
+    if key in st.session_state:
         return st.session_state[key]
     return _kept().get(key, _MISSING)
 
@@ -232,11 +194,17 @@ def get(key: str) -> Any:
     return value if _passes(s, value, None) else s.initial()
 
 
-def seed_widget(key: str, default: Any = None, valid: Callable[[Any], bool] | None = None) -> None:
-    """Before drawing the widget `key`: give it the kept value (or the default) if it has none.
+def seed_widget(key: str, default: Any = None, valid: Callable[[Any], bool] | None = None) -> Any:
+    """Before drawing the widget `key`: give it the kept value (or the default) if it has none; returns its value,
+    which the page also passes as the widget's own default (`index=`, `value=`).
 
     `valid(value)` may reject a stale value (an option that no longer exists), which then falls back
-    to `default` (the setting's own default if None). Widgets seeded here must not also pass `value=`/`index=`.
+    to `default` (the setting's own default if None).
+
+    The widget's own default matters: a browser that loses a widget's state (a page switch or a rerun that cut
+    a script run short, streamlit/streamlit#7338) shows and sends the widget's default, and a selectbox or radio
+    without `index=` defaults to its first option, a slider or number input without `value=` to its minimum.
+    With the seeded value as its default, such a browser sends what the page showed.
     """
     s = setting(key)
     fallback = s.initial() if default is None else default
@@ -245,6 +213,7 @@ def seed_widget(key: str, default: Any = None, valid: Callable[[Any], bool] | No
         ss[key] = _kept().get(key, fallback)
     if not _passes(s, ss[key], valid):
         ss[key] = fallback
+    return ss[key]
 
 
 def initial(key: str, default: Any = None, valid: Callable[[Any], bool] | None = None) -> Any:
@@ -263,23 +232,20 @@ def initial(key: str, default: Any = None, valid: Callable[[Any], bool] | None =
 def keep(*keys: str) -> None:
     """After drawing widgets: remember their values for the other pages, the next visit and the next session."""
     changes = {}
-    page = st.session_state.get(_PAGE)
     for key in keys:
         setting(key)
         if key in st.session_state:
             changes.update(_remember(key, st.session_state[key]))
-            if page is not None:
-                _drawn_on()[key] = page
     _persist(changes)
 
 
 def moved(key: str) -> bool:
-    """In widget `key`'s on_change callback: whether someone moved it. Streamlit also calls on_change when a
-    browser sends back a widget of a page it has left (see the module docstring); such a call comes while
-    another page is shown, or carries the value the page last drew. A callback that changes other settings acts
-    only on a real move."""
+    """In widget `key`'s on_change callback: whether its value differs from the kept copy, the value the page last
+    drew. Streamlit also calls on_change when a browser sends back a widget of a page it has left (a page switch
+    while a script run was cut short: streamlit/streamlit#8827); that call carries the value the page already
+    showed, so it is nobody's move, and a callback that changes other settings must not act on it."""
     kept = _kept().get(key, _MISSING)
-    return _on_shown_page(key) and (kept is _MISSING or not _same(st.session_state.get(key, _MISSING), kept))
+    return kept is _MISSING or not _same(st.session_state.get(key, _MISSING), kept)
 
 
 def put(key: str, value: Any) -> None:
