@@ -290,9 +290,10 @@ def _rerun_with(at: AppTest, sent: list[WidgetState]) -> AppTest:
 def test_a_browser_that_loses_the_model_pages_widget_state_changes_no_setting():
     """A browser that loses a widget's state shows and sends the widget's own default, and one that switched pages
     while a script run was cut short sends the old page's widgets with its next reruns, which fires their
-    on_change (streamlit/streamlit#8827). Seen in a class: a student's Start trained the backbone list's first
-    entry as a full fine-tune (freeze depth 0, which the slider's callback turns into Fine-tune). The Model page
-    therefore gives every widget the value it shows as its default, and its callbacks act only on a real move."""
+    on_change (streamlit/streamlit#8827). With Streamlit's own defaults a student's Start would train the backbone
+    list's first entry as a full fine-tune (freeze depth 0, which the slider's callback turns into Fine-tune), so
+    the Model page gives every widget the value it shows as its default, and its callbacks act only on a real
+    move."""
     at = go(tiny_settings(new_app()), "model")
     shown = {k: getattr(at, kind)(key=k).value for k, kind in MODEL_WIDGETS.items()}
     assert shown["backbone"] == "mobilenet_v2" and shown["mode"] == "frozen" and shown["epochs"] == 2
