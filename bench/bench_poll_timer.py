@@ -76,12 +76,10 @@ async def follow(url: str, n: int, seconds: float) -> dict:
 def run(control: bool, n: int, seconds: float) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="tl_poll_timer_"))
     (folder / "app.py").write_text(APP.format(root=str(ROOT), control=control))
-    server = AppServer(folder, folder / "streamlit.log", command=("-m", "streamlit", "run", str(folder / "app.py")))
-    try:
+    command = ("-m", "streamlit", "run", str(folder / "app.py"))
+    with AppServer(folder, folder / "streamlit.log", command=command) as server:
         server.wait_healthy()
         return asyncio.run(follow(server.url, n, seconds))
-    finally:
-        server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

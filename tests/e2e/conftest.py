@@ -70,12 +70,9 @@ class Server(AppServer):
 def app_server(tmp_path_factory):
     """The real app on a free port, with its own data folder; yields the base URL."""
     data_dir = tmp_path_factory.mktemp("tl_e2e_data")
-    server = Server(data_dir, data_dir / "streamlit.log", env=SERVER_ENV)
-    try:
+    with Server(data_dir, data_dir / "streamlit.log", env=SERVER_ENV) as server:
         server.wait_healthy()
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

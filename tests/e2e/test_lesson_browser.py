@@ -42,12 +42,9 @@ def lesson_server(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("tl_lesson_e2e")
     env = {"TL_RUNNER": "local", "TL_ACTIVATION_CACHE_DIR": str(data_dir / "activation-cache"),
            "TL_LESSON_CONFIG": json.dumps(SMALL)}
-    server = AppServer(data_dir, data_dir / "streamlit.log", env=env)
-    try:
+    with AppServer(data_dir, data_dir / "streamlit.log", env=env) as server:
         server.wait_healthy()
         yield server
-    finally:
-        server.stop()
 
 
 def shot(page: Page, name: str) -> None:
